@@ -1,0 +1,294 @@
+"""Source builds of the lab's binaries and the file mirror laid out like upstream.
+
+Each build is cached under <cache>/artifacts/<component>/<version>, keyed also by
+a hash of its builder script, so a second `make lab-up` reuses it. The mirror
+tree (<cache>/mirror) holds the same paths as the upstream release sites, each
+file with a `<file>.sha256` beside it; tarballs are written reproducibly.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import tarfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import labconfig as cfg
+
+BUILDERS = Path(__file__).resolve().parent / "builders"
+KUBE_BINARIES = (
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+    "kube-proxy",
+    "kubectl",
+)
+
+
+@dataclass(frozen=True)
+class Build:
+    component: str
+    version: str
+    binaries: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()  # extra environment for the builder
+    sources: tuple[Path, ...] = ()  # files of this repo the build compiles
+
+    @property
+    def script(self) -> Path:
+        return BUILDERS / f"{self.component}.sh"
+
+    def key(self) -> str:
+        """Changes when the builder, its environment or its sources change."""
+        digest = hashlib.sha256(self.script.read_bytes())
+        digest.update(repr(self.env).encode())
+        for path in self.sources:
+            digest.update(path.read_bytes())
+        return digest.hexdigest()[:16]
+
+    def outdir(self) -> Path:
+        return cfg.cache_dir() / "artifacts" / self.component / self.version
+
+    def path(self, binary: str) -> Path:
+        return self.outdir() / binary
+
+
+@dataclass
+class Report:
+    """What a lab-up built and reused, with times, printed at the end."""
+
+    lines: list[str] = field(default_factory=list)
+
+    def add(self, what: str, action: str, seconds: float) -> None:
+        line = f"{action:8} {what} ({seconds:.1f}s)"
+        self.lines.append(line)
+        print(f"lab: {line}", flush=True)
+
+
+def builds(v: cfg.Versions) -> list[Build]:
+    kube = [Build("kubernetes", k, KUBE_BINARIES) for k in v.kube]
+    # pause.c and the client-go of the stand-in autoscaler come from the
+    # default Kubernetes release.
+    kube_source = (("KUBE_SOURCE_VERSION", f"v{v.kube[0]}"),)
+    standin = tuple(sorted((BUILDERS.parent / "cpa-standin").glob("*.go")))
+    return [
+        *kube,
+        Build("etcd", v.etcd, ("etcd", "etcdctl", "etcdutl")),
+        Build("containerd", v.containerd, ("containerd", "containerd-shim-runc-v2", "ctr")),
+        Build("runc", v.runc, ("runc",)),
+        Build("crictl", v.crictl, ("crictl",)),
+        Build("cni-plugins", v.cni, ("bridge", "host-local", "loopback", "portmap")),
+        Build("helm", v.helm, ("helm",)),
+        Build("pause", v.pause, ("pause",), env=kube_source),
+        Build("coredns", v.coredns, ("coredns",)),
+        Build("flannel", v.flannel, ("flanneld",)),
+        Build("flannel-cni", v.flannel_cni, ("flannel",)),
+        Build("metrics-server", v.metrics_server, ("metrics-server",)),
+        Build(
+            "cpa",
+            v.dns_autoscaler,
+            ("cluster-proportional-autoscaler",),
+            env=kube_source,
+            sources=standin,
+        ),
+    ]
+
+
+def go_env() -> dict[str, str]:
+    cache = cfg.cache_dir()
+    env = dict(os.environ)
+    env.update(
+        GOCACHE=str(cache / "go-build"),
+        GOMODCACHE=str(cache / "go-mod"),
+        GOFLAGS="-mod=mod",
+        GOTOOLCHAIN="auto",
+    )
+    return env
+
+
+def ensure_build(build: Build, report: Report) -> None:
+    stamp = build.outdir() / ".kubeforge-build"
+    if stamp.exists() and stamp.read_text() == build.key():
+        report.add(f"{build.component} {build.version}", "reused", 0.0)
+        return
+    start = time.monotonic()
+    tmp = build.outdir().with_name(build.version + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(f"lab: building {build.component} {build.version} ...", flush=True)
+    env = {**go_env(), **dict(build.env)}
+    subprocess.run([str(build.script), build.version, str(tmp)], check=True, env=env)
+    missing = [b for b in build.binaries if not (tmp / b).is_file()]
+    if missing:
+        raise SystemExit(f"lab: {build.component} build produced no {', '.join(missing)}")
+    (tmp / ".kubeforge-build").write_text(build.key())
+    shutil.rmtree(build.outdir(), ignore_errors=True)
+    tmp.rename(build.outdir())
+    report.add(f"{build.component} {build.version}", "built", time.monotonic() - start)
+
+
+# ---------------------------------------------------------------- mirror layout
+
+Member = tuple[str, Path]  # (name inside the archive, file on disk)
+
+
+@dataclass(frozen=True)
+class MirrorFile:
+    """One file of the mirror: a plain copy of a binary or a tarball of several."""
+
+    path: str  # relative to the mirror root, e.g. dl.k8s.io/release/v1.37.2/...
+    source: Path | None = None
+    members: tuple[Member, ...] = ()
+
+
+def _by_component(all_builds: Iterable[Build]) -> dict[tuple[str, str], Build]:
+    return {(b.component, b.version): b for b in all_builds}
+
+
+def mirror_files(v: cfg.Versions) -> list[MirrorFile]:
+    """Every file of the mirror, at the upstream release-site path."""
+    b = _by_component(builds(v))
+    arch = cfg.ARCH
+    files: list[MirrorFile] = []
+    for kube in v.kube:
+        build = b[("kubernetes", kube)]
+        for binary in KUBE_BINARIES:
+            files.append(
+                MirrorFile(
+                    f"dl.k8s.io/release/v{kube}/bin/linux/{arch}/{binary}",
+                    source=build.path(binary),
+                )
+            )
+    etcd = b[("etcd", v.etcd)]
+    etcd_dir = f"etcd-v{v.etcd}-linux-{arch}"
+    files.append(
+        MirrorFile(
+            f"github.com/etcd-io/etcd/releases/download/v{v.etcd}/{etcd_dir}.tar.gz",
+            members=tuple((f"{etcd_dir}/{n}", etcd.path(n)) for n in etcd.binaries),
+        )
+    )
+    ctd = b[("containerd", v.containerd)]
+    files.append(
+        MirrorFile(
+            f"github.com/containerd/containerd/releases/download/v{v.containerd}/"
+            f"containerd-{v.containerd}-linux-{arch}.tar.gz",
+            members=tuple((f"bin/{n}", ctd.path(n)) for n in ctd.binaries),
+        )
+    )
+    files.append(
+        MirrorFile(
+            f"github.com/opencontainers/runc/releases/download/v{v.runc}/runc.{arch}",
+            source=b[("runc", v.runc)].path("runc"),
+        )
+    )
+    files.append(
+        MirrorFile(
+            f"github.com/kubernetes-sigs/cri-tools/releases/download/v{v.crictl}/"
+            f"crictl-v{v.crictl}-linux-{arch}.tar.gz",
+            members=(("crictl", b[("crictl", v.crictl)].path("crictl")),),
+        )
+    )
+    cni = b[("cni-plugins", v.cni)]
+    files.append(
+        MirrorFile(
+            f"github.com/containernetworking/plugins/releases/download/v{v.cni}/"
+            f"cni-plugins-linux-{arch}-v{v.cni}.tgz",
+            members=tuple(
+                (f"./{p.name}", p)
+                for p in sorted(cni.outdir().iterdir())
+                if not p.name.startswith(".")
+            )
+            if cni.outdir().is_dir()
+            else (),
+        )
+    )
+    files.append(
+        MirrorFile(
+            f"get.helm.sh/helm-v{v.helm}-linux-{arch}.tar.gz",
+            members=((f"linux-{arch}/helm", b[("helm", v.helm)].path("helm")),),
+        )
+    )
+    return files
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_tarball(dest: Path, members: Iterable[Member]) -> None:
+    """A gzip'd tar with fixed owners, modes and times: same inputs, same bytes."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        dirs: set[str] = set()
+        for name, path in sorted(members):
+            parts = name.split("/")[:-1]
+            for i in range(1, len(parts) + 1):
+                d = "/".join(parts[:i])
+                if d not in dirs and d != ".":
+                    dirs.add(d)
+                    info = tarfile.TarInfo(d)
+                    info.type = tarfile.DIRTYPE
+                    info.mode = 0o755
+                    tar.addfile(info)
+            info = tarfile.TarInfo(name)
+            info.size = path.stat().st_size
+            info.mode = 0o755
+            with path.open("rb") as f:
+                tar.addfile(info, f)
+    with dest.open("wb") as out, gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as gz:
+        gz.write(raw.getvalue())
+
+
+def _inputs_digest(mf: MirrorFile) -> str:
+    digest = hashlib.sha256()
+    sources: list[Member] = list(mf.members)
+    if mf.source is not None:
+        sources.append(("", mf.source))
+    for name, path in sorted(sources):
+        digest.update(name.encode())
+        digest.update(_sha256(path).encode())
+    return digest.hexdigest()
+
+
+def ensure_mirror(v: cfg.Versions, report: Report) -> Path:
+    root = cfg.cache_dir() / "mirror"
+    stamps = cfg.cache_dir() / "mirror-inputs"  # kept out of the served tree
+    start = time.monotonic()
+    written = 0
+    for mf in mirror_files(v):
+        dest = root / mf.path
+        stamp = stamps / (mf.path + ".inputs")
+        inputs = _inputs_digest(mf)
+        if dest.exists() and stamp.exists() and stamp.read_text() == inputs:
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".tmp")
+        if mf.source is not None:
+            shutil.copyfile(mf.source, tmp)
+            tmp.chmod(0o755)
+        else:
+            _write_tarball(tmp, mf.members)
+        tmp.rename(dest)
+        dest.with_name(dest.name + ".sha256").write_text(f"{_sha256(dest)}  {dest.name}\n")
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(inputs)
+        written += 1
+    action = "built" if written else "reused"
+    report.add(f"file mirror ({written} files written)", action, time.monotonic() - start)
+    return root
+
+
+def ensure_all(v: cfg.Versions, report: Report) -> None:
+    for build in builds(v):
+        ensure_build(build, report)
+    ensure_mirror(v, report)

@@ -1,0 +1,460 @@
+#!/usr/bin/env python3
+"""The local lab: Docker containers booting systemd as hosts, a file mirror and
+an image registry, all built on this machine.
+
+    lab.py up [--nodes N]   build what is missing, start the lab, write the inventory
+    lab.py down             remove the lab's containers, volumes and network
+    lab.py build            only build artifacts, mirror and images
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import artifacts
+import images
+import labconfig as cfg
+
+HOST_PACKAGES = {
+    "debootstrap": "debootstrap",
+    "docker-registry": "docker-registry",
+    "busybox": "busybox-static",
+    "gcc": "gcc",
+    "pkg-config": "pkg-config",
+    "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client",
+}
+HOST_FILES = {
+    "/usr/include/seccomp.h": "libseccomp-dev",  # runc with seccomp, static
+    "/usr/lib/x86_64-linux-gnu/libc.a": "libc6-dev",  # the static pause binary
+}
+NODE_RUN_FLAGS = [
+    # Booting systemd without --privileged (LAB-NOTES: CAP_SYS_RESOURCE is not
+    # in this machine's bounding set, so --privileged fails).
+    "--cap-add",
+    "ALL",
+    "--cap-drop",
+    "SYS_RESOURCE",
+    "--security-opt",
+    "seccomp=unconfined",
+    "--security-opt",
+    "apparmor=unconfined",
+    "--security-opt",
+    "systempaths=unconfined",
+    "--device-cgroup-rule",
+    "a *:* rwm",
+    "--cgroupns",
+    "host",
+    "-v",
+    "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "-v",
+    "/lib/modules:/lib/modules:ro",
+    "--tmpfs",
+    "/run",
+    "--tmpfs",
+    "/tmp",
+]
+# Nested containerd and the kubelet want a real filesystem, not overlay.
+NODE_VOLUMES = ("/var/lib/containerd", "/var/lib/kubelet", "/var/lib/etcd")
+
+
+def log(msg: str) -> None:
+    print(f"lab: {msg}", flush=True)
+
+
+def run(*args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), check=check, text=True, capture_output=capture)
+
+
+def docker_out(*args: str) -> list[str]:
+    done = run("docker", *args, capture=True)
+    return [line for line in done.stdout.splitlines() if line.strip()]
+
+
+# ------------------------------------------------------------- host prerequisites
+
+
+def apt_install(packages: list[str]) -> None:
+    if not packages:
+        return
+    log(f"installing Debian packages: {' '.join(sorted(set(packages)))}")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", *sorted(set(packages))],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def ensure_host_tools() -> None:
+    missing = [pkg for cmd, pkg in HOST_PACKAGES.items() if shutil.which(cmd) is None]
+    missing += [pkg for path, pkg in HOST_FILES.items() if not Path(path).exists()]
+    if shutil.which("dockerd") is None:
+        missing.append("docker.io")
+    apt_install(missing)
+    if shutil.which("go") is None:
+        raise SystemExit("lab: the Go toolchain is required (go on PATH) to build the lab")
+
+
+def docker_running() -> bool:
+    return run("docker", "info", check=False, capture=True).returncode == 0
+
+
+def ensure_docker() -> None:
+    if docker_running():
+        return
+    if Path("/run/systemd/system").is_dir():
+        run("systemctl", "start", "docker")
+    else:
+        logfile = cfg.cache_dir() / "dockerd.log"
+        logfile.parent.mkdir(parents=True, exist_ok=True)
+        log(f"starting dockerd (log: {logfile})")
+        with logfile.open("ab") as out:
+            subprocess.Popen(["dockerd"], stdout=out, stderr=out, start_new_session=True)
+    for _ in range(60):
+        if docker_running():
+            return
+        time.sleep(1)
+    raise SystemExit("lab: the Docker engine did not come up within 60s")
+
+
+# ------------------------------------------------------------- docker objects
+
+
+def labelled(kind: str) -> list[str]:
+    """Names of the lab's containers, volumes or networks."""
+    if kind == "container":
+        return docker_out("ps", "-a", "--filter", f"label={cfg.LABEL}", "--format", "{{.Names}}")
+    return docker_out(kind, "ls", "--filter", f"label={cfg.LABEL}", "--format", "{{.Name}}")
+
+
+def ensure_network() -> None:
+    if cfg.NAME in labelled("network"):
+        return
+    run(
+        "docker",
+        "network",
+        "create",
+        "--label",
+        cfg.LABEL,
+        "--subnet",
+        str(cfg.SUBNET),
+        "--gateway",
+        cfg.GATEWAY,
+        cfg.NAME,
+        capture=True,
+    )
+
+
+def container_running(name: str) -> bool:
+    done = run(
+        "docker", "inspect", "--format", "{{.State.Running}}", name, check=False, capture=True
+    )
+    return done.stdout.strip() == "true"
+
+
+def ensure_service(name: str, ip: str, image: str, extra: list[str], command: list[str]) -> None:
+    """(Re)start one of the lab's service containers with a fixed address."""
+    if container_running(name):
+        return
+    run("docker", "rm", "-f", name, check=False, capture=True)
+    run(
+        "docker",
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--label",
+        cfg.LABEL,
+        "--network",
+        cfg.NAME,
+        "--ip",
+        ip,
+        "--restart",
+        "unless-stopped",
+        *extra,
+        image,
+        *command,
+        capture=True,
+    )
+
+
+def wait_tcp(host: str, port: int, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise SystemExit(f"lab: {what} at {host}:{port} did not answer within {timeout:.0f}s")
+
+
+def ensure_registry(report: artifacts.Report) -> None:
+    tag = images.ensure_image(images.local_images()[1], report)
+    storage = cfg.cache_dir() / "registry"
+    storage.mkdir(parents=True, exist_ok=True)
+    host, port = cfg.REGISTRY_PUSH.split(":")
+    ensure_service(
+        f"{cfg.NAME}-registry",
+        cfg.REGISTRY_IP,
+        tag,
+        ["-v", f"{storage}:/var/lib/registry", "-p", f"{cfg.REGISTRY_PUSH}:{cfg.REGISTRY_PORT}"],
+        [],
+    )
+    wait_tcp(host, int(port), 30, "registry")
+
+
+def ensure_mirror_server(busybox_tag: str) -> None:
+    root = cfg.cache_dir() / "mirror"
+    ensure_service(
+        f"{cfg.NAME}-mirror",
+        cfg.MIRROR_IP,
+        busybox_tag,
+        ["-v", f"{root}:/srv:ro"],
+        ["httpd", "-f", "-p", "80", "-h", "/srv"],
+    )
+    wait_tcp(cfg.MIRROR_IP, 80, 30, "file mirror")
+
+
+# ------------------------------------------------------------- nodes
+
+
+def ssh_key() -> Path:
+    key = cfg.LAB_INVENTORY / "ssh" / "id_ed25519"
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "kubeforge-lab", "-f", str(key))
+    return key
+
+
+def node_name(index: int) -> str:
+    return f"node{index}"
+
+
+def container_name(index: int) -> str:
+    return f"{cfg.NAME}-{node_name(index)}"
+
+
+def ensure_node(index: int, image: str, pubkey: Path) -> None:
+    name = container_name(index)
+    if container_running(name):
+        return
+    run("docker", "rm", "-f", name, check=False, capture=True)
+    volumes: list[str] = []
+    for path in NODE_VOLUMES:
+        vol = f"{name}{path.replace('/', '-')}"
+        run("docker", "volume", "create", "--label", cfg.LABEL, vol, capture=True)
+        volumes += ["-v", f"{vol}:{path}"]
+    kmsg = ["--device", "/dev/kmsg"] if Path("/dev/kmsg").exists() else []
+    run(
+        "docker",
+        "create",
+        "--name",
+        name,
+        "--hostname",
+        node_name(index),
+        "--label",
+        cfg.LABEL,
+        "--network",
+        cfg.NAME,
+        "--ip",
+        cfg.node_ip(index),
+        *NODE_RUN_FLAGS,
+        *volumes,
+        *kmsg,
+        image,
+        capture=True,
+    )
+    run("docker", "cp", str(pubkey), f"{name}:/root/.ssh/authorized_keys", capture=True)
+    run("docker", "start", name, capture=True)
+
+
+def remove_node(name: str) -> None:
+    run("docker", "rm", "-f", "-v", name, capture=True)
+    for vol in labelled("volume"):
+        if vol.startswith(name + "-"):
+            run("docker", "volume", "rm", "-f", vol, capture=True)
+
+
+def wait_ssh(nodes: int, key: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    pending = set(range(1, nodes + 1))
+    while pending and time.monotonic() < deadline:
+        for i in sorted(pending):
+            done = run(
+                "ssh",
+                "-i",
+                str(key),
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "ConnectTimeout=3",
+                "-o",
+                "LogLevel=ERROR",
+                f"root@{cfg.node_ip(i)}",
+                "systemctl is-system-running --wait >/dev/null; python3 -V",
+                check=False,
+                capture=True,
+            )
+            if done.returncode == 0:
+                pending.discard(i)
+        if pending:
+            time.sleep(1)
+    if pending:
+        names = ", ".join(node_name(i) for i in sorted(pending))
+        raise SystemExit(f"lab: no SSH answer within {timeout:.0f}s from {names}")
+
+
+def write_inventory(nodes: int, key: Path) -> Path:
+    control = list(range(1, min(nodes, 3) + 1)) if nodes >= 3 else [1]
+    workers = [i for i in range(1, nodes + 1) if i not in control]
+    lines = [
+        "---",
+        "# Written by `make lab-up` (tests/lab/lab.py); do not edit, it is rewritten.",
+        "all:",
+        "  hosts:",
+    ]
+    for i in range(1, nodes + 1):
+        lines += [
+            f"    {node_name(i)}:",
+            f"      ansible_host: {cfg.node_ip(i)}",
+            f"      ip: {cfg.node_ip(i)}",
+        ]
+    lines += [
+        "  vars:",
+        "    ansible_user: root",
+        f"    ansible_ssh_private_key_file: {key}",
+        "  children:",
+    ]
+
+    def group(name: str, members: list[int]) -> None:
+        lines.append(f"    {name}:")
+        lines.append("      hosts:" + ("" if members else " {}"))
+        lines.extend(f"        {node_name(i)}:" for i in members)
+
+    group("kube_control_plane", control)
+    group("etcd", control)
+    group("kube_node", workers)
+    lines += [
+        "    k8s_cluster:",
+        "      children:",
+        "        kube_control_plane:",
+        "        kube_node:",
+    ]
+    path = cfg.LAB_INVENTORY / "hosts.yml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_env(nodes: int, v: cfg.Versions) -> Path:
+    path = cfg.LAB_INVENTORY / "lab.env"
+    path.write_text(
+        f"LAB_MIRROR_URL={cfg.mirror_url()}\n"
+        f"LAB_REGISTRY={cfg.registry_addr()}\n"
+        f'LAB_KUBE_VERSIONS="{" ".join(v.kube)}"\n'
+        f"LAB_NODES={nodes}\n"
+    )
+    return path
+
+
+# ------------------------------------------------------------- commands
+
+
+def build(report: artifacts.Report) -> str:
+    """Everything that is built once and cached; returns the node image tag."""
+    v = cfg.versions()
+    ensure_host_tools()
+    ensure_docker()
+    artifacts.ensure_all(v, report)
+    images.ensure_debian_base(report)
+    ensure_network()
+    ensure_registry(report)
+    busybox = ""
+    for image in images.cluster_images(v):
+        images.ensure_pushed(image, report)
+        if image.directory == "busybox":
+            busybox = f"{cfg.REGISTRY_PUSH}/{image.tag}"
+    ensure_mirror_server(busybox)
+    return images.ensure_image(images.local_images()[0], report)
+
+
+def up(nodes: int) -> None:
+    if not 1 <= nodes <= cfg.MAX_NODES:
+        raise SystemExit(f"lab: NODES must be between 1 and {cfg.MAX_NODES}, not {nodes}")
+    start = time.monotonic()
+    report = artifacts.Report()
+    node_image = build(report)
+    key = ssh_key()
+    pubkey = key.with_name(key.name + ".pub")
+    t = time.monotonic()
+    wanted = {container_name(i) for i in range(1, nodes + 1)}
+    for name in labelled("container"):
+        if name.startswith(f"{cfg.NAME}-node") and name not in wanted:
+            log(f"removing {name} (NODES={nodes})")
+            remove_node(name)
+    for i in range(1, nodes + 1):
+        ensure_node(i, node_image, pubkey)
+    wait_ssh(nodes, key)
+    report.add(f"{nodes} node(s) answering SSH", "started", time.monotonic() - t)
+    inventory = write_inventory(nodes, key)
+    env = write_env(nodes, cfg.versions())
+    print("\nlab: summary")
+    for line in report.lines:
+        print(f"  {line}")
+    print(
+        f"lab: up in {time.monotonic() - start:.0f}s; inventory {inventory.relative_to(cfg.REPO)},"
+        f" settings {env.relative_to(cfg.REPO)}"
+    )
+
+
+def down() -> None:
+    if not docker_running():
+        log("no Docker engine running: nothing to remove")
+        return
+    for name in labelled("container"):
+        run("docker", "rm", "-f", "-v", name, capture=True)
+    for vol in labelled("volume"):
+        run("docker", "volume", "rm", "-f", vol, capture=True)
+    for net in labelled("network"):
+        run("docker", "network", "rm", net, capture=True)
+    for generated in ("hosts.yml", "lab.env"):
+        (cfg.LAB_INVENTORY / generated).unlink(missing_ok=True)
+    log(f"removed the lab's containers, volumes and network (caches kept in {cfg.cache_dir()})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_up = sub.add_parser("up", help="bring the lab up")
+    p_up.add_argument("--nodes", type=int, default=int(os.environ.get("NODES", "5")))
+    sub.add_parser("down", help="remove the lab")
+    sub.add_parser("build", help="build artifacts, mirror and images only")
+    args = parser.parse_args(argv)
+    if args.command == "up":
+        up(args.nodes)
+    elif args.command == "down":
+        down()
+    else:
+        report = artifacts.Report()
+        build(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
