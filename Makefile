@@ -12,7 +12,7 @@ NODES ?= 5
 LAB := $(VENV)/bin/python tests/lab/lab.py
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: help setup lint unit lab-build lab-up lab-down lab-test demo test
+.PHONY: help setup lint unit lab-build lab-up lab-down lab-test preflight-test demo test
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -44,10 +44,19 @@ lab-up: setup  ## bring up the local lab (NODES=5 by default, 1-9)
 lab-down: setup  ## remove the lab's containers, volumes and network
 	$(LAB) down
 
+# Uses lab hosts node6 and node7 only; brings the lab up to 7 nodes when it has
+# fewer (never shrinks a bigger lab).
+preflight-test: setup  ## the opening play (preflight) against lab hosts node6 and node7
+	@n=$$(sed -n 's/^LAB_NODES=//p' inventory/lab/lab.env 2>/dev/null); \
+	if [ "$${n:-0}" -lt 7 ]; then $(MAKE) lab-up NODES=7; fi
+	$(PYTEST) tests/integration/test_preflight.py
+
 lab-test: setup  ## integration tests of the lab itself (brings a small lab up and down)
 	$(PYTEST) tests/integration/test_lab.py
 
-demo: lab-up  ## bring up a 5-node lab and show it answering Ansible
-	ansible -i inventory/lab/hosts.yml all -m ansible.builtin.ping
+demo: lab-up  ## bring up a 5-node lab, deploy an HA cluster onto it, show the nodes
+	ansible-playbook -i inventory/lab/hosts.yml cluster.yml
+	ansible -i inventory/lab/hosts.yml 'kube_control_plane[0]' -m ansible.builtin.command \
+	  -a 'kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o wide'
 
-test: lint unit lab-test  ## everything CI runs
+test: lint unit preflight-test lab-test  ## everything CI runs

@@ -92,8 +92,11 @@ def test_every_mirrored_file_matches_its_sha256(lab: dict[str, str]) -> None:
     for mf in files:
         url = f"{lab['LAB_MIRROR_URL']}/{mf.path}"
         body = fetch(url)
-        published = fetch(url + ".sha256").decode().split()[0]
-        assert hashlib.sha256(body).hexdigest() == published, url
+        digest = hashlib.sha256(body).hexdigest()
+        assert fetch(url + ".sha256").decode() == f"{digest}  {url.rsplit('/', 1)[1]}\n", url
+        for name in mf.upstream_sums:  # upstream's own checksum file names
+            sums = fetch(f"{url.rsplit('/', 1)[0]}/{name}").decode()
+            assert f"{digest}  {url.rsplit('/', 1)[1]}" in sums.splitlines(), name
 
 
 def test_mirrored_kubectl_is_the_version_it_claims(lab: dict[str, str], tmp_path: Path) -> None:

@@ -145,6 +145,9 @@ class MirrorFile:
     path: str  # relative to the mirror root, e.g. dl.k8s.io/release/v1.37.2/...
     source: Path | None = None
     members: tuple[Member, ...] = ()
+    # Checksum files upstream publishes under other names than <file>.sha256
+    # (relative to the file's directory); the mirror carries those too.
+    upstream_sums: tuple[str, ...] = ()
 
 
 def _by_component(all_builds: Iterable[Build]) -> dict[tuple[str, str], Build]:
@@ -171,6 +174,7 @@ def mirror_files(v: cfg.Versions) -> list[MirrorFile]:
         MirrorFile(
             f"github.com/etcd-io/etcd/releases/download/v{v.etcd}/{etcd_dir}.tar.gz",
             members=tuple((f"{etcd_dir}/{n}", etcd.path(n)) for n in etcd.binaries),
+            upstream_sums=("SHA256SUMS",),
         )
     )
     ctd = b[("containerd", v.containerd)]
@@ -179,12 +183,14 @@ def mirror_files(v: cfg.Versions) -> list[MirrorFile]:
             f"github.com/containerd/containerd/releases/download/v{v.containerd}/"
             f"containerd-{v.containerd}-linux-{arch}.tar.gz",
             members=tuple((f"bin/{n}", ctd.path(n)) for n in ctd.binaries),
+            upstream_sums=(f"containerd-{v.containerd}-linux-{arch}.tar.gz.sha256sum",),
         )
     )
     files.append(
         MirrorFile(
             f"github.com/opencontainers/runc/releases/download/v{v.runc}/runc.{arch}",
             source=b[("runc", v.runc)].path("runc"),
+            upstream_sums=("runc.sha256sum",),
         )
     )
     files.append(
@@ -212,6 +218,7 @@ def mirror_files(v: cfg.Versions) -> list[MirrorFile]:
         MirrorFile(
             f"get.helm.sh/helm-v{v.helm}-linux-{arch}.tar.gz",
             members=((f"linux-{arch}/helm", b[("helm", v.helm)].path("helm")),),
+            upstream_sums=(f"helm-v{v.helm}-linux-{arch}.tar.gz.sha256sum",),
         )
     )
     return files
@@ -250,7 +257,7 @@ def _write_tarball(dest: Path, members: Iterable[Member]) -> None:
 
 
 def _inputs_digest(mf: MirrorFile) -> str:
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(repr(mf.upstream_sums).encode())
     sources: list[Member] = list(mf.members)
     if mf.source is not None:
         sources.append(("", mf.source))
@@ -279,7 +286,9 @@ def ensure_mirror(v: cfg.Versions, report: Report) -> Path:
         else:
             _write_tarball(tmp, mf.members)
         tmp.rename(dest)
-        dest.with_name(dest.name + ".sha256").write_text(f"{_sha256(dest)}  {dest.name}\n")
+        line = f"{_sha256(dest)}  {dest.name}\n"
+        for name in (dest.name + ".sha256", *mf.upstream_sums):
+            dest.with_name(name).write_text(line)
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.write_text(inputs)
         written += 1

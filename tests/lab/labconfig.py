@@ -138,8 +138,8 @@ def render(variables: dict[str, object]) -> dict[str, object]:
             if isinstance(value, str) and "{{" in value:
                 try:
                     new = env.from_string(value).render(resolved)
-                except jinja2.UndefinedError:
-                    continue
+                except jinja2.TemplateError:
+                    continue  # uses an Ansible filter or an unset variable: not needed here
                 if new != value:
                     resolved[key] = new
                     changed = True

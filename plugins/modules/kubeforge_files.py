@@ -1,0 +1,155 @@
+#!/usr/bin/python
+"""Write many small files in one module call (the PKI of a host)."""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import stat
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]
+
+DOCUMENTATION = r"""
+module: kubeforge_files
+short_description: Write many small files with their content, mode and owner in one call
+description:
+  - Each file is compared with what is on the host and only rewritten (atomically) when its
+    content differs; mode, owner and group are corrected when they differ.
+  - Missing parent directories are created (mode C(dir_mode), owned by root).
+  - One call replaces a loop of M(ansible.builtin.copy), which costs two module runs per file.
+    Use C(no_log) when a content is secret.
+options:
+  files:
+    description: The files to write.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      path: {description: Absolute path on the host., type: str, required: true}
+      content: {description: The file's content., type: str, required: true}
+      mode: {description: Octal mode as a string., type: str, default: "0644"}
+      owner: {description: Owning user., type: str, default: root}
+      group: {description: Owning group., type: str, default: root}
+  dir_mode:
+    description: Mode of parent directories this module creates.
+    type: str
+    default: "0755"
+author: kubeforge
+"""
+
+EXAMPLES = r"""
+- name: Install two files
+  kubeforge_files:
+    files:
+      - {path: /etc/example/a.crt, content: "{{ lookup('ansible.builtin.file', 'a.crt') }}"}
+      - path: /etc/example/a.key
+        content: "{{ lookup('ansible.builtin.file', 'a.key') }}"
+        mode: "0600"
+  no_log: true
+"""
+
+RETURN = r"""
+changed_paths:
+  description: Paths whose content, mode or ownership changed (or would change in check mode).
+  type: list
+  elements: str
+  returned: always
+"""
+
+
+def _differs(path: Path, data: bytes, mode: int, uid: int, gid: int) -> tuple[bool, bool]:
+    """(content differs, attributes differ) for `path`."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return True, True
+    if not stat.S_ISREG(st.st_mode):
+        return True, True
+    content_differs = path.read_bytes() != data
+    attrs_differ = stat.S_IMODE(st.st_mode) != mode or st.st_uid != uid or st.st_gid != gid
+    return content_differs, attrs_differ
+
+
+def _makedirs(path: Path, mode: int) -> None:
+    missing: list[Path] = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for d in reversed(missing):
+        d.mkdir(mode)
+        d.chmod(mode)
+
+
+def _write(path: Path, data: bytes, mode: int, uid: int, gid: int) -> None:
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=".kubeforge-")
+    tmp = Path(name)
+    try:
+        os.fchmod(fd, mode)
+        os.fchown(fd, uid, gid)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.rename(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "files": {
+                "type": "list",
+                "elements": "dict",
+                "required": True,
+                "options": {
+                    "path": {"type": "str", "required": True},
+                    "content": {"type": "str", "required": True, "no_log": True},
+                    "mode": {"type": "str", "default": "0644"},
+                    "owner": {"type": "str", "default": "root"},
+                    "group": {"type": "str", "default": "root"},
+                },
+            },
+            "dir_mode": {"type": "str", "default": "0755"},
+        },
+        supports_check_mode=True,
+    )
+    dir_mode = int(module.params["dir_mode"], 8)
+    changed: list[str] = []
+    for f in module.params["files"]:
+        path = Path(f["path"])
+        if not path.is_absolute():
+            module.fail_json(msg=f"{path}: not an absolute path")
+        try:
+            mode = int(f["mode"], 8)
+            uid = pwd.getpwnam(f["owner"]).pw_uid
+            gid = grp.getgrnam(f["group"]).gr_gid
+        except (KeyError, ValueError) as exc:
+            module.fail_json(msg=f"{path}: bad mode, owner or group: {exc}")
+        data = f["content"].encode()
+        content_differs, attrs_differ = _differs(path, data, mode, uid, gid)
+        if not (content_differs or attrs_differ):
+            continue
+        changed.append(str(path))
+        if module.check_mode:
+            continue
+        try:
+            _makedirs(path.parent, dir_mode)
+            if content_differs:
+                _write(path, data, mode, uid, gid)
+            else:
+                path.chmod(mode)
+                os.chown(path, uid, gid)
+        except OSError as exc:
+            module.fail_json(msg=f"{path}: {exc}", changed_paths=changed)
+    result: dict[str, Any] = {"changed": bool(changed), "changed_paths": changed}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

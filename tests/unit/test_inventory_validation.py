@@ -1,0 +1,452 @@
+"""Inventory-level preflight checks (plugins/filter/kubeforge_inventory.py):
+each check accepts a good inventory and names the host and the variable of a
+bad one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import kubeforge_inventory as inv
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULTS = REPO / "roles/kubeforge_defaults/defaults/main"
+
+Groups = dict[str, list[str]]
+HostVars = dict[str, dict[str, Any]]
+
+
+def shipped_settings() -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for name in ("versions.yml", "cluster.yml"):
+        merged.update(yaml.safe_load((DEFAULTS / name).read_text()))
+    return {k: merged[k] for k in inv.SETTINGS}
+
+
+def cluster() -> tuple[Groups, HostVars, dict[str, Any]]:
+    """Three control-plane/etcd hosts, two workers: valid."""
+    cp, workers = ["cp1", "cp2", "cp3"], ["w1", "w2"]
+    groups: Groups = {
+        "all": cp + workers,
+        "kube_control_plane": cp,
+        "etcd": list(cp),
+        "kube_node": workers,
+        "k8s_cluster": cp + workers,
+        "calico_rr": [],
+    }
+    hostvars: HostVars = {
+        h: {"ansible_host": f"192.168.10.{i}", "ip": f"192.168.10.{i}"}
+        for i, h in enumerate(cp + workers, start=11)
+    }
+    return groups, hostvars, shipped_settings()
+
+
+def errors(groups: Groups, hostvars: HostVars, settings: dict[str, Any]) -> list[str]:
+    return inv.kubeforge_inventory_errors(groups, hostvars, settings)
+
+
+def one_error(groups: Groups, hostvars: HostVars, settings: dict[str, Any]) -> str:
+    found = errors(groups, hostvars, settings)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_shipped_defaults_and_a_valid_inventory_pass() -> None:
+    assert errors(*cluster()) == []
+
+
+def test_filter_is_registered() -> None:
+    assert inv.FilterModule().filters() == {
+        "kubeforge_inventory_errors": inv.kubeforge_inventory_errors
+    }
+
+
+# Groups
+
+
+@pytest.mark.parametrize("count", [1, 3, 5])
+def test_odd_etcd_counts_pass(count: int) -> None:
+    groups, hostvars, settings = cluster()
+    groups["etcd"] = (groups["kube_control_plane"] + groups["kube_node"])[:count]
+    assert errors(groups, hostvars, settings) == []
+
+
+@pytest.mark.parametrize("count", [2, 4])
+def test_even_etcd_count_fails_naming_group_and_members(count: int) -> None:
+    groups, hostvars, settings = cluster()
+    groups["etcd"] = (groups["kube_control_plane"] + groups["kube_node"])[:count]
+    msg = one_error(groups, hostvars, settings)
+    assert f"group etcd has {count} members" in msg
+    assert "cp1, cp2" in msg and "odd" in msg
+
+
+@pytest.mark.parametrize("etcd", [[], None])
+def test_no_etcd_fails(etcd: list[str] | None) -> None:
+    groups, hostvars, settings = cluster()
+    if etcd is None:
+        del groups["etcd"]
+    else:
+        groups["etcd"] = etcd
+    assert "group etcd is empty" in one_error(groups, hostvars, settings)
+
+
+def test_empty_control_plane_fails() -> None:
+    groups, hostvars, settings = cluster()
+    groups["kube_control_plane"] = []
+    groups["k8s_cluster"] = groups["kube_node"]
+    groups["etcd"] = ["w1"]
+    assert "group kube_control_plane (old name kube-master) is empty" in one_error(
+        groups, hostvars, settings
+    )
+
+
+@pytest.mark.parametrize("group", ["kube_node", "kube_control_plane"])
+def test_host_missing_from_k8s_cluster_fails(group: str) -> None:
+    groups, hostvars, settings = cluster()
+    host = groups[group][0]
+    groups["k8s_cluster"] = [h for h in groups["k8s_cluster"] if h != host]
+    msg = one_error(groups, hostvars, settings)
+    assert msg.startswith(f"{host}: in group {group} but not in k8s_cluster")
+
+
+def test_host_of_k8s_cluster_without_a_role_fails() -> None:
+    groups, hostvars, settings = cluster()
+    groups["k8s_cluster"].append("stray")
+    hostvars["stray"] = {"ip": "192.168.10.99"}
+    msg = one_error(groups, hostvars, settings)
+    assert msg.startswith("stray: in group k8s_cluster but in neither")
+
+
+def test_etcd_only_hosts_outside_k8s_cluster_pass() -> None:
+    groups, hostvars, settings = cluster()
+    groups["etcd"] = ["e1", "e2", "e3"]
+    hostvars.update({f"e{i}": {"ip": f"192.168.10.{30 + i}"} for i in (1, 2, 3)})
+    assert errors(groups, hostvars, settings) == []
+
+
+def test_calico_rr_without_calico_fails() -> None:
+    groups, hostvars, settings = cluster()
+    groups["calico_rr"] = ["w2"]
+    msg = one_error(groups, hostvars, settings)
+    assert "group calico_rr lists w2" in msg and "kube_network_plugin is 'flannel'" in msg
+
+
+# Addresses
+
+
+def test_duplicate_ip_fails_naming_both_hosts() -> None:
+    groups, hostvars, settings = cluster()
+    hostvars["w2"]["ip"] = hostvars["w1"]["ip"]
+    msg = one_error(groups, hostvars, settings)
+    assert "duplicate host address 192.168.10.14" in msg
+    assert "w1 (ip)" in msg and "w2 (ip)" in msg
+
+
+def test_duplicate_ansible_host_fails_when_no_ip_is_set() -> None:
+    groups, hostvars, settings = cluster()
+    hostvars["w1"] = {"ansible_host": "192.168.10.50"}
+    hostvars["w2"] = {"ansible_host": "192.168.10.50"}
+    msg = one_error(groups, hostvars, settings)
+    assert "w1 (ansible_host)" in msg and "w2 (ansible_host)" in msg
+
+
+def test_ip_wins_over_ansible_host() -> None:
+    groups, hostvars, settings = cluster()
+    # Same SSH address (a jump host / NAT), distinct cluster addresses: fine.
+    for h in hostvars.values():
+        h["ansible_host"] = "203.0.113.7"
+    assert errors(groups, hostvars, settings) == []
+
+
+def test_inventory_hostname_is_the_address_when_it_is_an_ip() -> None:
+    groups, hostvars, settings = cluster()
+    groups["kube_node"] = ["192.168.10.11", *groups["kube_node"]]
+    groups["k8s_cluster"].append("192.168.10.11")
+    hostvars["192.168.10.11"] = {}
+    msg = one_error(groups, hostvars, settings)
+    assert "cp1 (ip)" in msg and "192.168.10.11 (inventory_hostname)" in msg
+
+
+def test_dns_names_in_ansible_host_are_no_address() -> None:
+    groups, hostvars, settings = cluster()
+    hostvars["w1"] = {"ansible_host": "w.example.com"}
+    hostvars["w2"] = {"ansible_host": "w.example.com"}
+    assert errors(groups, hostvars, settings) == []
+
+
+def test_ip_that_is_not_an_address_fails() -> None:
+    groups, hostvars, settings = cluster()
+    hostvars["w1"]["ip"] = "10.0.0.300"
+    assert one_error(groups, hostvars, settings) == "w1: ip '10.0.0.300' is not an IP address"
+
+
+# Node names
+
+
+def test_duplicate_node_names_by_case_fail() -> None:
+    groups, hostvars, settings = cluster()
+    groups["kube_node"].append("W1")
+    groups["k8s_cluster"].append("W1")
+    hostvars["W1"] = {"ip": "192.168.10.40"}
+    msg = one_error(groups, hostvars, settings)
+    assert "duplicate node name 'w1' for hosts W1, w1" in msg
+
+
+def test_duplicate_node_names_by_override_fail() -> None:
+    groups, hostvars, settings = cluster()
+    hostvars["w2"]["kube_override_hostname"] = "W1"
+    msg = one_error(groups, hostvars, settings)
+    assert "duplicate node name 'w1' for hosts w1, w2" in msg
+    assert "kube_override_hostname" in msg
+
+
+@pytest.mark.parametrize("name", ["node_1", "-node", "node-", "a..b", "x" * 254])
+def test_invalid_node_names_fail(name: str) -> None:
+    groups, hostvars, settings = cluster()
+    hostvars["w1"]["kube_override_hostname"] = name
+    msg = one_error(groups, hostvars, settings)
+    assert msg.startswith("w1: node name")
+    assert "(from kube_override_hostname) is not a valid DNS-1123 subdomain" in msg
+
+
+def test_invalid_inventory_hostname_fails_suggesting_the_override() -> None:
+    groups, hostvars, settings = cluster()
+    groups["kube_node"].append("bad_name")
+    groups["k8s_cluster"].append("bad_name")
+    hostvars["bad_name"] = {"ip": "192.168.10.41"}
+    msg = one_error(groups, hostvars, settings)
+    assert msg.startswith("bad_name: node name 'bad_name' (from inventory_hostname)")
+    assert "set kube_override_hostname" in msg
+
+
+@pytest.mark.parametrize("name", ["Node1.Example.COM", "n", "a-b.c-d", "x" * 63])
+def test_valid_node_names_pass(name: str) -> None:
+    groups, hostvars, settings = cluster()
+    hostvars["w1"]["kube_override_hostname"] = name
+    assert errors(groups, hostvars, settings) == []
+
+
+# Networks
+
+
+@pytest.mark.parametrize("var", ["kube_service_addresses", "kube_pods_subnet"])
+@pytest.mark.parametrize("value", ["10.233.0.0/33", "not-a-cidr", "10.233.0.1/18", ""])
+def test_invalid_cidr_fails(var: str, value: str) -> None:
+    groups, hostvars, settings = cluster()
+    settings[var] = value
+    found = errors(groups, hostvars, settings)
+    assert any(e.startswith(f"{var} '{value}' is not a valid CIDR") for e in found), found
+
+
+def test_overlapping_cidrs_fail() -> None:
+    groups, hostvars, settings = cluster()
+    settings["kube_pods_subnet"] = "10.233.0.0/16"
+    assert one_error(groups, hostvars, settings) == (
+        "kube_service_addresses 10.233.0.0/18 overlaps kube_pods_subnet 10.233.0.0/16"
+    )
+
+
+def test_other_cidrs_pass() -> None:
+    groups, hostvars, settings = cluster()
+    settings["kube_service_addresses"] = "172.20.0.0/16"
+    settings["kube_pods_subnet"] = "172.21.0.0/16"
+    assert errors(groups, hostvars, settings) == []
+
+
+@pytest.mark.parametrize("var", ["kube_service_addresses", "kube_pods_subnet"])
+def test_cidr_containing_a_host_address_fails(var: str) -> None:
+    groups, hostvars, settings = cluster()
+    settings[var] = "192.168.10.0/24"
+    found = errors(groups, hostvars, settings)
+    assert f"cp1: address 192.168.10.11 (ip) lies inside {var} 192.168.10.0/24" in found
+    assert len([e for e in found if "lies inside" in e]) == 5
+
+
+def test_cidr_containing_the_load_balancer_address_fails() -> None:
+    groups, hostvars, settings = cluster()
+    settings["apiserver_ha_mode"] = "external"
+    settings["loadbalancer_apiserver"] = {"address": "10.233.64.10", "port": 443}
+    assert one_error(groups, hostvars, settings) == (
+        "loadbalancer_apiserver.address 10.233.64.10 lies inside kube_pods_subnet 10.233.64.0/18"
+    )
+
+
+@pytest.mark.parametrize("prefix", [18, 16, 33, "x"])
+def test_node_prefix_not_longer_than_the_pod_subnet_fails(prefix: Any) -> None:
+    groups, hostvars, settings = cluster()
+    settings["kube_network_node_prefix"] = prefix
+    assert one_error(groups, hostvars, settings).startswith(
+        f"kube_network_node_prefix {prefix!r} must be longer than kube_pods_subnet's /18"
+    )
+
+
+def test_pod_subnet_too_small_for_the_nodes_fails() -> None:
+    groups, hostvars, settings = cluster()
+    settings["kube_pods_subnet"] = "10.233.64.0/22"  # 4 node subnets of /24, 5 nodes
+    msg = one_error(groups, hostvars, settings)
+    assert "has room for 4 nodes, k8s_cluster has 5" in msg and "kube_network_node_prefix" in msg
+
+
+def test_ipv6_cidrs_pass() -> None:
+    groups, hostvars, settings = cluster()
+    settings["kube_service_addresses"] = "fd00:10:96::/108"
+    settings["kube_pods_subnet"] = "fd00:10:244::/56"
+    settings["kube_network_node_prefix"] = 64
+    assert errors(groups, hostvars, settings) == []
+
+
+# Versions and choices
+
+
+@pytest.mark.parametrize("version", ["1.37.2", "v1.37.0", "1.36.9", "1.35.1", "v1.35.4"])
+def test_any_patch_of_a_supported_minor_passes(version: str) -> None:
+    groups, hostvars, settings = cluster()
+    settings["kube_version"] = version
+    assert errors(groups, hostvars, settings) == []
+
+
+@pytest.mark.parametrize("version", ["1.34.5", "1.38.0", "2.37.2"])
+def test_unsupported_minor_fails(version: str) -> None:
+    groups, hostvars, settings = cluster()
+    settings["kube_version"] = version
+    msg = one_error(groups, hostvars, settings)
+    assert msg.startswith(f"kube_version {version} is not supported")
+    assert "1.37, 1.36, 1.35 (kube_supported_versions)" in msg
+
+
+@pytest.mark.parametrize("version", ["1.37", "latest", "1.37.2-rc.0", "V1.37.2", "1.37.2.1", ""])
+def test_malformed_version_fails(version: str) -> None:
+    groups, hostvars, settings = cluster()
+    settings["kube_version"] = version
+    assert one_error(groups, hostvars, settings) == (
+        f"kube_version {version!r} is not a release version (X.Y.Z or vX.Y.Z)"
+    )
+
+
+def test_malformed_supported_versions_fail() -> None:
+    groups, hostvars, settings = cluster()
+    settings["kube_supported_versions"] = ["1.37.2", "1.36"]
+    assert one_error(groups, hostvars, settings) == (
+        "kube_supported_versions entry '1.36' is not X.Y.Z"
+    )
+
+
+def test_calico_is_known_but_not_implemented() -> None:
+    groups, hostvars, settings = cluster()
+    settings["kube_network_plugin"] = "calico"
+    assert one_error(groups, hostvars, settings) == (
+        "kube_network_plugin 'calico' is not implemented yet; use one of: flannel"
+    )
+
+
+@pytest.mark.parametrize("plugin", ["weave", "cilium", "Flannel", ""])
+def test_unknown_network_plugin_fails(plugin: str) -> None:
+    groups, hostvars, settings = cluster()
+    settings["kube_network_plugin"] = plugin
+    assert one_error(groups, hostvars, settings) == (
+        f"kube_network_plugin {plugin!r} is unknown; use one of: flannel"
+    )
+
+
+@pytest.mark.parametrize("mode", ["keepalived", "localhost", ""])
+def test_unknown_ha_mode_fails(mode: str) -> None:
+    groups, hostvars, settings = cluster()
+    settings["apiserver_ha_mode"] = mode
+    assert one_error(groups, hostvars, settings) == (
+        f"apiserver_ha_mode {mode!r} is unknown; use one of: local_lb, vip, external"
+    )
+
+
+@pytest.mark.parametrize("lb_type", ["envoy", "Nginx"])
+def test_unknown_load_balancer_type_fails(lb_type: str) -> None:
+    groups, hostvars, settings = cluster()
+    settings["loadbalancer_apiserver_type"] = lb_type
+    assert one_error(groups, hostvars, settings) == (
+        f"loadbalancer_apiserver_type {lb_type!r} is unknown; use one of: nginx, haproxy"
+    )
+
+
+@pytest.mark.parametrize("lb_type", ["nginx", "haproxy"])
+def test_known_load_balancer_types_pass(lb_type: str) -> None:
+    groups, hostvars, settings = cluster()
+    settings["loadbalancer_apiserver_type"] = lb_type
+    assert errors(groups, hostvars, settings) == []
+
+
+@pytest.mark.parametrize("mode", ["external", "vip"])
+def test_external_and_vip_need_an_address(mode: str) -> None:
+    groups, hostvars, settings = cluster()
+    settings["apiserver_ha_mode"] = mode
+    assert one_error(groups, hostvars, settings).startswith(
+        f"apiserver_ha_mode {mode} needs loadbalancer_apiserver.address"
+    )
+
+
+def test_external_with_a_dns_name_passes() -> None:
+    groups, hostvars, settings = cluster()
+    settings["apiserver_ha_mode"] = "external"
+    settings["loadbalancer_apiserver"] = {"address": "api.example.com", "port": 443}
+    assert errors(groups, hostvars, settings) == []
+
+
+def test_vip_needs_an_ip_address() -> None:
+    groups, hostvars, settings = cluster()
+    settings["apiserver_ha_mode"] = "vip"
+    settings["loadbalancer_apiserver"] = {"address": "api.example.com"}
+    assert one_error(groups, hostvars, settings) == (
+        "loadbalancer_apiserver.address 'api.example.com' must be an IP address "
+        "with apiserver_ha_mode vip"
+    )
+    settings["loadbalancer_apiserver"] = {"address": "192.168.10.100", "port": 8443}
+    assert errors(groups, hostvars, settings) == []
+
+
+def test_load_balancer_must_be_a_dict() -> None:
+    groups, hostvars, settings = cluster()
+    settings["loadbalancer_apiserver"] = "192.168.10.100"
+    assert errors(groups, hostvars, settings) == [
+        "loadbalancer_apiserver must be a dict {address: ..., port: ...}"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("kube_apiserver_port", 0),
+        ("kube_apiserver_port", 70000),
+        ("loadbalancer_apiserver_port", "http"),
+        ("loadbalancer_apiserver_port", True),
+    ],
+)
+def test_bad_ports_fail(var: str, value: Any) -> None:
+    groups, hostvars, settings = cluster()
+    settings[var] = value
+    assert one_error(groups, hostvars, settings) == (f"{var} {value!r} is not a TCP port (1-65535)")
+
+
+def test_bad_load_balancer_port_fails() -> None:
+    groups, hostvars, settings = cluster()
+    settings["apiserver_ha_mode"] = "external"
+    settings["loadbalancer_apiserver"] = {"address": "lb.example.com", "port": "x"}
+    assert one_error(groups, hostvars, settings) == (
+        "loadbalancer_apiserver.port 'x' is not a TCP port (1-65535)"
+    )
+
+
+def test_port_strings_from_templating_pass() -> None:
+    groups, hostvars, settings = cluster()
+    settings["kube_apiserver_port"] = "6443"
+    assert errors(groups, hostvars, settings) == []
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    groups, hostvars, settings = cluster()
+    groups["etcd"] = ["cp1", "cp2"]
+    hostvars["w2"]["ip"] = hostvars["w1"]["ip"]
+    settings["kube_version"] = "1.20.0"
+    settings["kube_network_plugin"] = "weave"
+    settings["apiserver_ha_mode"] = "nope"
+    found = errors(groups, hostvars, settings)
+    assert len(found) == 5, found

@@ -1,0 +1,224 @@
+"""Filters of plugins/filter/kubeforge_pki.py and the kubeforge_files module."""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import labconfig as cfg
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+
+def load(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+pki = load(cfg.REPO / "plugins" / "filter" / "kubeforge_pki.py")
+MODULE = cfg.REPO / "plugins" / "modules" / "kubeforge_files.py"
+
+HOSTVARS: dict[str, dict[str, Any]] = {
+    "Node1": {"ansible_host": "192.0.2.10", "ip": "10.0.0.1"},
+    "node2": {"ansible_host": "node2.example.com", "kube_override_hostname": "Worker-2"},
+    "node3": {"ansible_host": "192.0.2.13", "ip": ""},
+    "node4": {},
+}
+
+
+def test_address_is_ip_else_ansible_host_else_name() -> None:
+    assert pki.kubeforge_address("Node1", HOSTVARS) == "10.0.0.1"
+    assert pki.kubeforge_address("node2", HOSTVARS) == "node2.example.com"
+    assert pki.kubeforge_address("node3", HOSTVARS) == "192.0.2.13"
+    assert pki.kubeforge_address("node4", HOSTVARS) == "node4"
+
+
+def test_node_name_is_override_else_inventory_name_lowercased() -> None:
+    assert pki.kubeforge_node_name("Node1", HOSTVARS) == "node1"
+    assert pki.kubeforge_node_name("node2", HOSTVARS) == "worker-2"
+
+
+def test_host_names_list_every_name_and_address_once() -> None:
+    assert pki.kubeforge_host_names("Node1", HOSTVARS) == [
+        "node1",
+        "10.0.0.1",
+        "192.0.2.10",
+        "Node1",
+    ]
+    assert pki.kubeforge_host_names("node2", HOSTVARS) == ["worker-2", "node2.example.com", "node2"]
+
+
+def test_sans_split_addresses_from_names_keep_order_and_drop_duplicates() -> None:
+    values = ["node1", "10.0.0.1", "", None, ["Node1", "fd00::1"], "10.0.0.1", "localhost"]
+    assert pki.kubeforge_sans(values) == ["DNS:node1", "IP:10.0.0.1", "IP:fd00::1", "DNS:localhost"]
+
+
+def test_first_host_of_the_service_network_is_the_kubernetes_service_ip() -> None:
+    assert pki.kubeforge_first_host("10.233.0.0/18") == "10.233.0.1"
+    assert pki.kubeforge_first_host("fd00:10:96::/112") == "fd00:10:96::1"
+
+
+def _key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _write_key(path: Path, key: rsa.RSAPrivateKey) -> None:
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+
+
+def _issue(
+    tmp: Path,
+    ca_key: rsa.RSAPrivateKey,
+    ca: x509.Certificate,
+    key: rsa.RSAPrivateKey,
+    *,
+    cn: str = "kube-apiserver",
+    sans: tuple[x509.GeneralName, ...] = (x509.DNSName("node1"),),
+    days: int = 365,
+) -> None:
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    )
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
+    (tmp / "leaf.crt").write_bytes(
+        builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+    )
+    _write_key(tmp / "leaf.key", key)
+
+
+@pytest.fixture
+def ca(tmp_path: Path) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    key = _key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes-ca")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "ca.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key, cert
+
+
+LEAF = {
+    "path": "leaf",
+    "ca": "ca",
+    "cn": "kube-apiserver",
+    "usage": "server",
+    "sans": ["DNS:node1"],
+}
+
+
+def test_a_leaf_issued_as_specified_is_current_and_needs_nothing(
+    tmp_path: Path, ca: tuple[rsa.RSAPrivateKey, x509.Certificate]
+) -> None:
+    _issue(tmp_path, *ca, _key())
+    assert pki.kubeforge_leaves_to_issue([LEAF], str(tmp_path), 2048, 30) == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"sans": ["DNS:node1", "DNS:node2"]},  # a control-plane host was added
+        {"sans": ["IP:10.0.0.1", "DNS:node1"]},  # order matters to community.crypto too
+        {"cn": "other"},
+        {"o": "system:masters"},
+        {"usage": "peer"},
+    ],
+)
+def test_a_leaf_whose_subject_sans_or_usage_changed_is_reissued(
+    tmp_path: Path, ca: tuple[rsa.RSAPrivateKey, x509.Certificate], change: dict[str, Any]
+) -> None:
+    _issue(tmp_path, *ca, _key())
+    leaf = {**LEAF, **change}
+    assert pki.kubeforge_leaves_to_issue([leaf], str(tmp_path), 2048, 30) == [leaf]
+
+
+def test_a_leaf_near_expiry_missing_or_with_another_key_or_ca_is_reissued(
+    tmp_path: Path, ca: tuple[rsa.RSAPrivateKey, x509.Certificate]
+) -> None:
+    assert pki.kubeforge_leaves_to_issue([LEAF], str(tmp_path), 2048, 30) == [LEAF]  # missing
+    _issue(tmp_path, *ca, _key(), days=20)
+    assert pki.kubeforge_leaves_to_issue([LEAF], str(tmp_path), 2048, 30) == [LEAF]
+    assert pki.kubeforge_leaves_to_issue([LEAF], str(tmp_path), 2048, 10) == []
+    _issue(tmp_path, *ca, _key())
+    _write_key(tmp_path / "leaf.key", _key())  # key no longer matches
+    assert pki.kubeforge_leaves_to_issue([LEAF], str(tmp_path), 2048, 30) == [LEAF]
+    _issue(tmp_path, *ca, _key())
+    assert pki.kubeforge_leaves_to_issue([LEAF], str(tmp_path), 4096, 30) == [LEAF]
+    other_key = _key()
+    _issue(tmp_path, other_key, ca[1], _key())  # right issuer name, wrong signature
+    assert pki.kubeforge_leaves_to_issue([LEAF], str(tmp_path), 2048, 30) == [LEAF]
+
+
+def run_module(args: dict[str, Any], check: bool = False) -> dict[str, Any]:
+    payload = {"ANSIBLE_MODULE_ARGS": {**args, "_ansible_check_mode": check}}
+    done = subprocess.run(
+        [sys.executable, str(MODULE)],
+        input=json.dumps(payload),
+        text=True,
+        capture_output=True,
+        check=False,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_files_module_writes_only_what_differs(tmp_path: Path) -> None:
+    me = Path.home().owner()
+    group = Path.home().group()
+    a, b = tmp_path / "pki" / "etcd" / "a.key", tmp_path / "b.crt"
+    files = [
+        {"path": str(a), "content": "secret\n", "mode": "0600", "owner": me, "group": group},
+        {"path": str(b), "content": "cert\n", "owner": me, "group": group},
+    ]
+    planned = run_module({"files": files}, check=True)
+    assert planned["changed_paths"] == [str(a), str(b)] and not b.exists()
+    done = run_module({"files": files})
+    assert done["changed"] and done["changed_paths"] == [str(a), str(b)]
+    assert a.read_text() == "secret\n" and oct(a.stat().st_mode & 0o777) == "0o600"
+    assert oct(b.stat().st_mode & 0o777) == "0o644"
+    assert "secret" not in json.dumps(done)
+    again = run_module({"files": files})
+    assert again["changed"] is False and again["changed_paths"] == []
+    b.chmod(0o666)
+    assert run_module({"files": files})["changed_paths"] == [str(b)]
+    assert oct(b.stat().st_mode & 0o777) == "0o644"
+
+
+def test_files_module_refuses_relative_paths(tmp_path: Path) -> None:
+    result = run_module({"files": [{"path": "relative/x", "content": "x"}]})
+    assert result["failed"] and "absolute" in result["msg"]
