@@ -21,17 +21,28 @@ description:
     content differs; mode, owner and group are corrected when they differ.
   - Missing parent directories are created (mode C(dir_mode), owned by root).
   - One call replaces a loop of M(ansible.builtin.copy), which costs two module runs per file.
-    Use C(no_log) when a content is secret.
+    Contents are shown like any argument (and in C(--diff)): use C(no_log) on the task when
+    one is secret.
 options:
   files:
     description: The files to write.
     type: list
     elements: dict
-    required: true
+    default: []
     suboptions:
       path: {description: Absolute path on the host., type: str, required: true}
       content: {description: The file's content., type: str, required: true}
       mode: {description: Octal mode as a string., type: str, default: "0644"}
+      owner: {description: Owning user., type: str, default: root}
+      group: {description: Owning group., type: str, default: root}
+  directories:
+    description: Directories to create or correct (mode and owner), before the files.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path: {description: Absolute path on the host., type: str, required: true}
+      mode: {description: Octal mode as a string., type: str, default: "0755"}
       owner: {description: Owning user., type: str, default: root}
       group: {description: Owning group., type: str, default: root}
   dir_mode:
@@ -54,7 +65,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed_paths:
-  description: Paths whose content, mode or ownership changed (or would change in check mode).
+  description: Files and directories created or changed (or that would be in check mode).
   type: list
   elements: str
   returned: always
@@ -72,6 +83,15 @@ def _differs(path: Path, data: bytes, mode: int, uid: int, gid: int) -> tuple[bo
     content_differs = path.read_bytes() != data
     attrs_differ = stat.S_IMODE(st.st_mode) != mode or st.st_uid != uid or st.st_gid != gid
     return content_differs, attrs_differ
+
+
+def _diff(path: Path, after: str) -> dict[str, str]:
+    """A diff entry for --diff (the task's no_log hides it for secrets)."""
+    try:
+        before = path.read_text()
+    except (FileNotFoundError, UnicodeDecodeError):
+        before = ""
+    return {"before_header": str(path), "after_header": str(path), "before": before, "after": after}
 
 
 def _makedirs(path: Path, mode: int) -> None:
@@ -100,20 +120,61 @@ def _write(path: Path, data: bytes, mode: int, uid: int, gid: int) -> None:
         raise
 
 
+def _ids(module: AnsibleModule, path: Path, spec: dict[str, Any]) -> tuple[int, int, int]:
+    try:
+        return (
+            int(spec["mode"], 8),
+            pwd.getpwnam(spec["owner"]).pw_uid,
+            grp.getgrnam(spec["group"]).gr_gid,
+        )
+    except (KeyError, ValueError) as exc:
+        module.fail_json(msg=f"{path}: bad mode, owner or group: {exc}")
+        raise  # not reached
+
+
+def _directory(module: AnsibleModule, spec: dict[str, Any], dir_mode: int) -> bool:
+    """Create or correct one directory; True when it changed (or would)."""
+    path = Path(spec["path"])
+    mode, uid, gid = _ids(module, path, spec)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        if not module.check_mode:
+            _makedirs(path.parent, dir_mode)
+            path.mkdir(mode)
+            path.chmod(mode)
+            os.chown(path, uid, gid)
+        return True
+    if not stat.S_ISDIR(st.st_mode):
+        module.fail_json(msg=f"{path}: exists and is not a directory")
+    if stat.S_IMODE(st.st_mode) == mode and st.st_uid == uid and st.st_gid == gid:
+        return False
+    if not module.check_mode:
+        path.chmod(mode)
+        os.chown(path, uid, gid)
+    return True
+
+
 def main() -> None:
+    owned = {
+        "path": {"type": "str", "required": True},
+        "mode": {"type": "str", "default": "0644"},
+        "owner": {"type": "str", "default": "root"},
+        "group": {"type": "str", "default": "root"},
+    }
     module = AnsibleModule(
         argument_spec={
             "files": {
                 "type": "list",
                 "elements": "dict",
-                "required": True,
-                "options": {
-                    "path": {"type": "str", "required": True},
-                    "content": {"type": "str", "required": True, "no_log": True},
-                    "mode": {"type": "str", "default": "0644"},
-                    "owner": {"type": "str", "default": "root"},
-                    "group": {"type": "str", "default": "root"},
-                },
+                "default": [],
+                "options": {**owned, "content": {"type": "str", "required": True, "no_log": False}},
+            },
+            "directories": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {**owned, "mode": {"type": "str", "default": "0755"}},
             },
             "dir_mode": {"type": "str", "default": "0755"},
         },
@@ -121,21 +182,26 @@ def main() -> None:
     )
     dir_mode = int(module.params["dir_mode"], 8)
     changed: list[str] = []
+    diffs: list[dict[str, str]] = []
+    for spec in [*module.params["directories"], *module.params["files"]]:
+        if not Path(spec["path"]).is_absolute():
+            module.fail_json(msg=f"{spec['path']}: not an absolute path")
+    for spec in module.params["directories"]:
+        try:
+            if _directory(module, spec, dir_mode):
+                changed.append(spec["path"])
+        except OSError as exc:
+            module.fail_json(msg=f"{spec['path']}: {exc}", changed_paths=changed)
     for f in module.params["files"]:
         path = Path(f["path"])
-        if not path.is_absolute():
-            module.fail_json(msg=f"{path}: not an absolute path")
-        try:
-            mode = int(f["mode"], 8)
-            uid = pwd.getpwnam(f["owner"]).pw_uid
-            gid = grp.getgrnam(f["group"]).gr_gid
-        except (KeyError, ValueError) as exc:
-            module.fail_json(msg=f"{path}: bad mode, owner or group: {exc}")
+        mode, uid, gid = _ids(module, path, f)
         data = f["content"].encode()
         content_differs, attrs_differ = _differs(path, data, mode, uid, gid)
         if not (content_differs or attrs_differ):
             continue
         changed.append(str(path))
+        if module._diff and content_differs:
+            diffs.append(_diff(path, f["content"]))
         if module.check_mode:
             continue
         try:
@@ -148,6 +214,8 @@ def main() -> None:
         except OSError as exc:
             module.fail_json(msg=f"{path}: {exc}", changed_paths=changed)
     result: dict[str, Any] = {"changed": bool(changed), "changed_paths": changed}
+    if diffs:
+        result["diff"] = diffs
     module.exit_json(**result)
 
 

