@@ -12,7 +12,7 @@ NODES ?= 5
 LAB := $(VENV)/bin/python tests/lab/lab.py
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: help setup lint unit lab-build lab-up lab-down lab-test preflight-test demo test
+.PHONY: help setup lint unit lab-build lab-up lab-down lab-test preflight-test molecule-default demo test
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -51,6 +51,11 @@ preflight-test: setup  ## the opening play (preflight) against lab hosts node6 a
 	if [ "$${n:-0}" -lt 7 ]; then $(MAKE) lab-up NODES=7; fi
 	$(PYTEST) tests/integration/test_preflight.py
 
+# Replaces the lab's nodes with 5 fresh ones, deploys and verifies a cluster, and
+# takes the whole lab down at the end (docs/testing.md).
+molecule-default: setup  ## molecule: fresh 5-node lab, cluster.yml, idempotence, checks, lab down
+	molecule test -s default
+
 lab-test: setup  ## integration tests of the lab itself (brings a small lab up and down)
 	$(PYTEST) tests/integration/test_lab.py
 
@@ -59,4 +64,4 @@ demo: lab-up  ## bring up a 5-node lab, deploy an HA cluster onto it, show the n
 	ansible -i inventory/lab/hosts.yml 'kube_control_plane[0]' -m ansible.builtin.command \
 	  -a 'kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o wide'
 
-test: lint unit preflight-test lab-test  ## everything CI runs
+test: lint unit preflight-test molecule-default lab-test  ## everything CI runs

@@ -2,7 +2,9 @@
 """The local lab: Docker containers booting systemd as hosts, a file mirror and
 an image registry, all built on this machine.
 
-    lab.py up [--nodes N]   build what is missing, start the lab, write the inventory
+    lab.py up [--nodes N] [--fresh]
+                            build what is missing, start the lab, write the inventory;
+                            --fresh replaces every node with a clean one first
     lab.py down             remove the lab's containers, volumes and network
     lab.py build            only build artifacts, mirror and images
 """
@@ -106,6 +108,8 @@ def ensure_host_tools() -> None:
 
 
 def docker_running() -> bool:
+    if shutil.which("docker") is None:  # `down` on a machine that never had a lab
+        return False
     return run("docker", "info", check=False, capture=True).returncode == 0
 
 
@@ -286,6 +290,16 @@ def remove_node(name: str) -> None:
             run("docker", "volume", "rm", "-f", vol, capture=True)
 
 
+def nodes_to_remove(existing: list[str], nodes: int, fresh: bool) -> list[str]:
+    """Node containers `up` removes: those past `nodes`, or all of them when fresh."""
+    wanted = {container_name(i) for i in range(1, nodes + 1)}
+    return [
+        name
+        for name in existing
+        if name.startswith(f"{cfg.NAME}-node") and (fresh or name not in wanted)
+    ]
+
+
 def wait_ssh(nodes: int, key: Path, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     pending = set(range(1, nodes + 1))
@@ -392,7 +406,7 @@ def build(report: artifacts.Report) -> str:
     return images.ensure_image(images.local_images()[0], report)
 
 
-def up(nodes: int) -> None:
+def up(nodes: int, fresh: bool = False) -> None:
     if not 1 <= nodes <= cfg.MAX_NODES:
         raise SystemExit(f"lab: NODES must be between 1 and {cfg.MAX_NODES}, not {nodes}")
     start = time.monotonic()
@@ -401,11 +415,9 @@ def up(nodes: int) -> None:
     key = ssh_key()
     pubkey = key.with_name(key.name + ".pub")
     t = time.monotonic()
-    wanted = {container_name(i) for i in range(1, nodes + 1)}
-    for name in labelled("container"):
-        if name.startswith(f"{cfg.NAME}-node") and name not in wanted:
-            log(f"removing {name} (NODES={nodes})")
-            remove_node(name)
+    for name in nodes_to_remove(labelled("container"), nodes, fresh):
+        log(f"removing {name} ({'--fresh' if fresh else f'NODES={nodes}'})")
+        remove_node(name)
     for i in range(1, nodes + 1):
         ensure_node(i, node_image, pubkey)
     wait_ssh(nodes, key)
@@ -443,11 +455,17 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="bring the lab up")
     p_up.add_argument("--nodes", type=int, default=int(os.environ.get("NODES", "5")))
+    p_up.add_argument(
+        "--fresh",
+        action="store_true",
+        help="remove the node containers and their volumes first and start clean ones"
+        " (the mirror and registry stay)",
+    )
     sub.add_parser("down", help="remove the lab")
     sub.add_parser("build", help="build artifacts, mirror and images only")
     args = parser.parse_args(argv)
     if args.command == "up":
-        up(args.nodes)
+        up(args.nodes, fresh=args.fresh)
     elif args.command == "down":
         down()
     else:

@@ -103,3 +103,21 @@ def test_lab_refuses_a_node_count_outside_one_to_nine() -> None:
         lab.up(0)
     with pytest.raises(SystemExit, match="between 1 and 9"):
         lab.up(10)
+
+
+def test_up_removes_nodes_past_the_count_or_every_node_when_fresh() -> None:
+    existing = [f"{cfg.NAME}-{n}" for n in ("mirror", "registry", "node1", "node2", "node6")]
+    assert lab.nodes_to_remove(existing, 5, fresh=False) == [f"{cfg.NAME}-node6"]
+    assert lab.nodes_to_remove(existing, 5, fresh=True) == [
+        f"{cfg.NAME}-node1",
+        f"{cfg.NAME}-node2",
+        f"{cfg.NAME}-node6",
+    ]
+
+
+def test_up_command_line_passes_fresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[int, bool]] = []
+    monkeypatch.setattr(lab, "up", lambda nodes, fresh=False: calls.append((nodes, fresh)))
+    lab.main(["up", "--nodes", "5", "--fresh"])
+    lab.main(["up", "--nodes", "3"])
+    assert calls == [(5, True), (3, False)]

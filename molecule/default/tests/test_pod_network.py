@@ -1,0 +1,136 @@
+"""Pods on different nodes reach each other (flannel), and names resolve through
+CoreDNS: `kubernetes.default` and a Service the test creates."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import yaml
+from conftest import Inventory, Kubectl, run_ok
+
+PAGE = "kubeforge-verify web page"
+PORT = 8080
+
+
+@dataclass(frozen=True)
+class Pods:
+    namespace: str
+    web_ip: str
+    web_node: str
+    client_node: str
+    service_ip: str
+
+
+def pod(name: str, node: str, image: str, script: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "nodeName": node,
+            "terminationGracePeriodSeconds": 1,
+            "containers": [
+                {
+                    "name": name,
+                    "image": image,
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": ["sh", "-c", script],
+                }
+            ],
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def pods(
+    inventory: Inventory, kubectl: Kubectl, namespace: str, busybox_image: str
+) -> Iterator[Pods]:
+    """A busybox httpd on one worker, a client on another, a Service in front of
+    the httpd; all deleted with the module."""
+    workers = [h.lower() for h in inventory.groups["kube_node"]]
+    assert len(workers) >= 2, f"pod-to-pod across nodes needs two workers, not {workers}"
+    web_node, client_node = workers[:2]
+    web = pod("web", web_node, busybox_image,
+              f"mkdir -p /www && echo '{PAGE}' > /www/index.html"
+              f" && exec httpd -f -p {PORT} -h /www", {"app": "web"})  # fmt: skip
+    client = pod("client", client_node, busybox_image, "exec sleep 3600", {"app": "client"})
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": PORT, "targetPort": PORT}]},
+    }
+    ns = ["-n", namespace]
+    kubectl("apply", *ns, "-f", "-", stdin=yaml.safe_dump_all([web, client, service]))
+    try:
+        kubectl("wait", *ns, "--for=condition=Ready", "pod/web", "pod/client", "--timeout=180s")
+        web_ip = kubectl("get", *ns, "pod/web", "-o", "jsonpath={.status.podIP}").strip()
+        service_ip = kubectl("get", *ns, "service/web", "-o", "jsonpath={.spec.clusterIP}").strip()
+        yield Pods(namespace, web_ip, web_node, client_node, service_ip)
+    finally:
+        kubectl("delete", *ns, "pod/web", "pod/client", "service/web", "--ignore-not-found",
+                "--wait=true", "--timeout=120s")  # fmt: skip
+
+
+def in_client(kubectl: Kubectl, pods: Pods, *command: str) -> str:
+    return kubectl("exec", "-n", pods.namespace, "client", "--", *command)
+
+
+def fetch(kubectl: Kubectl, pods: Pods, url: str) -> str:
+    # busybox's own `wget -T` crashes in this build: bound it with `timeout`.
+    return in_client(kubectl, pods, "timeout", "10", "wget", "-q", "-O", "-", url)
+
+
+def test_pod_reaches_a_pod_on_another_node(kubectl: Kubectl, pods: Pods) -> None:
+    assert pods.web_node != pods.client_node
+    page = fetch(kubectl, pods, f"http://{pods.web_ip}:{PORT}/")
+    assert page.strip() == PAGE, f"client on {pods.client_node} got {page!r} from {pods.web_ip}"
+
+
+def cluster_dns(inventory: Inventory) -> tuple[str, str]:
+    """(clusterDNS address, clusterDomain) from a worker's kubelet configuration."""
+    host = inventory.host(inventory.groups["k8s_cluster"][-1])
+    config = yaml.safe_load(
+        run_ok(host, "cat /etc/kubernetes/kubelet-config.yaml", "kubelet configuration")
+    )
+    return str(config["clusterDNS"][0]), str(config["clusterDomain"])
+
+
+def lookup(kubectl: Kubectl, pods: Pods, name: str, dns: str) -> list[str]:
+    """Addresses busybox nslookup gives for `name`, asserting CoreDNS answered.
+    (busybox nslookup does not apply resolv.conf's search list: give full names.)"""
+    out = in_client(kubectl, pods, "nslookup", name)
+    assert re.search(rf"^Server:\s+{re.escape(dns)}\b", out, re.M), (
+        f"nslookup {name} was not answered by the cluster DNS {dns}:\n{out}"
+    )
+    answer = out.split("Name:", 1)[1] if "Name:" in out else ""
+    return re.findall(r"^Address(?: \d+)?:\s+(\S+)", answer, re.M)
+
+
+def test_kubernetes_default_and_a_service_resolve_through_coredns(
+    inventory: Inventory, kubectl: Kubectl, pods: Pods
+) -> None:
+    dns, domain = cluster_dns(inventory)
+    dns_service = kubectl("get", "-n", "kube-system", "service/kube-dns",
+                          "-o", "jsonpath={.spec.clusterIP}").strip()  # fmt: skip
+    assert dns_service == dns, f"kube-dns service is {dns_service}, kubelets use {dns}"
+    resolv = in_client(kubectl, pods, "cat", "/etc/resolv.conf").split("\n")
+    assert f"nameserver {dns}" in resolv, f"the pod's resolv.conf: {resolv}"
+    search = f"search {pods.namespace}.svc.{domain} svc.{domain} {domain}"
+    assert any(line.startswith(search) for line in resolv), f"the pod's resolv.conf: {resolv}"
+
+    kubernetes = kubectl("get", "-n", "default", "service/kubernetes",
+                         "-o", "jsonpath={.spec.clusterIP}").strip()  # fmt: skip
+    assert lookup(kubectl, pods, f"kubernetes.default.svc.{domain}", dns) == [kubernetes]
+    assert lookup(kubectl, pods, f"web.{pods.namespace}.svc.{domain}", dns) == [pods.service_ip]
+
+    # Short names through the pod's resolver and its search list, as programs
+    # resolve them: busybox ping prints the address (a Service IP answers no ping).
+    out = in_client(kubectl, pods, "sh", "-c", "ping -c 1 -W 1 kubernetes.default; true")
+    assert f"PING kubernetes.default ({kubernetes})" in out, out
+    # And the Service's name leads to the pod behind it (kube-proxy).
+    assert fetch(kubectl, pods, f"http://web:{PORT}/").strip() == PAGE
