@@ -12,7 +12,7 @@ NODES ?= 5
 LAB := $(VENV)/bin/python tests/lab/lab.py
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: help setup lint unit lab-build lab-up lab-down lab-test preflight-test molecule-default demo test
+.PHONY: help setup lint unit lab-build lab-up lab-down lab-test preflight-test molecule-default bench-deploy demo test
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -58,6 +58,11 @@ molecule-default: setup  ## molecule: fresh 5-node lab, cluster.yml, idempotence
 
 lab-test: setup  ## integration tests of the lab itself (brings a small lab up and down)
 	$(PYTEST) tests/integration/test_lab.py
+
+# Replaces the lab's nodes with 5 fresh ones (the mirror and registry stay).
+bench-deploy: setup  ## wall time of cluster.yml on a fresh 5-node lab, and of a no-op re-run
+	$(LAB) up --nodes 5 --fresh
+	$(VENV)/bin/python tests/lab/bench.py
 
 demo: lab-up  ## bring up a 5-node lab, deploy an HA cluster onto it, show the nodes
 	ansible-playbook -i inventory/lab/hosts.yml cluster.yml
