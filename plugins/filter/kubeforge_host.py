@@ -6,6 +6,7 @@ output of one read-only probe the role runs on the host as root:
     ss_failed <rc>               (only when ss failed)
 
     kubeforge_host_errors(host, group_names, facts, probe_output, settings) -> list[str]
+    kubeforge_host_interface(facts, address) -> str   (role apiserver_vip)
 
 Each error names the host and the variable to change (or what to fix on the
 host). `facts` is `ansible_facts` (keys without the ansible_ prefix).
@@ -22,6 +23,8 @@ from typing import Any
 MANAGED_GROUPS = ("etcd", "k8s_cluster", "kube_control_plane", "kube_node", "calico_rr")
 ARCHITECTURES = ("x86_64", "aarch64")
 LB_PROCESSES = ("nginx", "haproxy")
+# Port of the VIP's haproxy when loadbalancer_apiserver has none (kubeforge_defaults).
+VIP_DEFAULT_PORT = 8443
 _PROCESS = re.compile(r'\("((?:[^"\\]|\\.)*)",pid=(\d+)')
 
 
@@ -87,13 +90,9 @@ def required_ports(group_names: Iterable[str], settings: Mapping[str, Any]) -> l
             (10257, "kube-controller-manager", "kube-controller-manager"),
             (10259, "kube-scheduler", "kube-scheduler"),
         ]
-        lb = settings.get("loadbalancer_apiserver") or {}
-        if (
-            settings.get("apiserver_ha_mode") == "vip"
-            and isinstance(lb, Mapping)
-            and lb.get("port")
-        ):
-            want.append((int(lb["port"]), "haproxy of the apiserver VIP", "haproxy"))
+        port = vip_port(settings)
+        if port is not None:
+            want.append((port, "haproxy of the apiserver VIP", "haproxy"))
     if "etcd" in groups:
         want += [
             (int(settings.get("etcd_client_port", 2379)), "etcd client", "etcd"),
@@ -112,7 +111,22 @@ def required_ports(group_names: Iterable[str], settings: Mapping[str, Any]) -> l
         if component not in names:
             names.append(component)
         owners.add(owner[:15])  # the kernel's command name is at most 15 characters
+    # After a switch away from local_lb, its load balancer still holds its port
+    # until role node removes it: not a conflict.
+    if "k8s_cluster" in groups and settings.get("apiserver_ha_mode", "local_lb") != "local_lb":
+        port = _int(settings.get("loadbalancer_apiserver_port", 6443))
+        if port in merged:
+            merged[port][1].update(LB_PROCESSES)
     return [Port(p, " / ".join(n), frozenset(o)) for p, (n, o) in sorted(merged.items())]
+
+
+def vip_port(settings: Mapping[str, Any]) -> int | None:
+    """The port haproxy binds on the VIP (apiserver_ha_mode vip), else None."""
+    lb = settings.get("loadbalancer_apiserver") or {}
+    if settings.get("apiserver_ha_mode") != "vip" or not isinstance(lb, Mapping):
+        return None
+    port = _int(lb.get("port")) or _int(settings.get("loadbalancer_apiserver_default_port"))
+    return port or VIP_DEFAULT_PORT
 
 
 def check_ports(host: str, listeners: Sequence[Listener], ports: Sequence[Port]) -> list[str]:
@@ -226,6 +240,96 @@ def check_addresses(host: str, facts: Mapping[str, Any], settings: Mapping[str, 
     return errors
 
 
+@dataclass(frozen=True)
+class Interface:
+    name: str
+    addresses: tuple[ipaddress.IPv4Interface, ...]  # address with its network
+
+
+def interfaces(facts: Mapping[str, Any]) -> list[Interface]:
+    """The host's network interfaces with their IPv4 addresses, from the network facts."""
+    out: list[Interface] = []
+    for value in facts.values():
+        if not isinstance(value, Mapping) or not value.get("device"):
+            continue
+        primary = value.get("ipv4")
+        entries = [
+            *(primary if isinstance(primary, list) else [primary]),
+            *(value.get("ipv4_secondaries") or []),
+        ]
+        addresses: list[ipaddress.IPv4Interface] = []
+        for entry in entries:
+            if not isinstance(entry, Mapping) or not entry.get("address"):
+                continue
+            try:
+                addresses.append(
+                    ipaddress.IPv4Interface(f"{entry['address']}/{entry.get('netmask') or 32}")
+                )
+            except ValueError:
+                continue
+        out.append(Interface(str(value["device"]), tuple(addresses)))
+    return sorted(out, key=lambda i: i.name)
+
+
+def interface_of(facts: Mapping[str, Any], address: Any) -> Interface | None:
+    """The interface holding `address` (an IPv4 address), None when none does."""
+    try:
+        wanted = ipaddress.IPv4Address(str(address).strip())
+    except ValueError:
+        return None
+    for iface in interfaces(facts):
+        if any(a.ip == wanted for a in iface.addresses):
+            return iface
+    return None
+
+
+def kubeforge_host_interface(facts: Mapping[str, Any], address: Any) -> str:
+    """Name of the interface holding `address`; '' when none does."""
+    iface = interface_of(facts, address)
+    return iface.name if iface else ""
+
+
+def check_vip(host: str, facts: Mapping[str, Any], settings: Mapping[str, Any]) -> list[str]:
+    """With apiserver_ha_mode vip, on a control-plane host: the interface that is to carry
+    the VIP exists and the VIP lies in one of its networks."""
+    lb = settings.get("loadbalancer_apiserver") or {}
+    if settings.get("apiserver_ha_mode") != "vip" or not isinstance(lb, Mapping):
+        return []
+    try:
+        vip = ipaddress.IPv4Address(str(lb.get("address")).strip())
+    except ValueError:
+        return []  # missing, a name or IPv6: reported by the inventory checks
+    wanted = str(settings.get("apiserver_vip_interface") or "").strip()
+    address = settings.get("address")
+    if wanted:
+        iface = next((i for i in interfaces(facts) if i.name == wanted), None)
+        if iface is None:
+            names = ", ".join(i.name for i in interfaces(facts))
+            return [
+                f"{host}: apiserver_vip_interface {wanted} is not an interface of this host "
+                f"(it has: {names})"
+            ]
+        source = f"apiserver_vip_interface {wanted}"
+    else:
+        iface = interface_of(facts, address)
+        if iface is None:
+            return [
+                f"{host}: no network interface holds its address {address} (ip, else "
+                "ansible_host), the one that would carry the VIP "
+                "(loadbalancer_apiserver.address): set apiserver_vip_interface"
+            ]
+        source = f"{iface.name}, the interface holding {address}"
+    # A /32 is the VIP itself on the host holding it, not a network.
+    networks = [a.network for a in iface.addresses if a.network.prefixlen < 32]
+    if any(vip in net for net in networks):
+        return []
+    shown = ", ".join(str(n) for n in networks) or "none"
+    return [
+        f"{host}: loadbalancer_apiserver.address {vip} is outside the networks of {source} "
+        f"({shown}): the VIP must be a free address in the control-plane hosts' subnet"
+    ]
+
+
 def _truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
@@ -249,6 +353,8 @@ def kubeforge_host_errors(
         *check_memory(host, facts, groups, settings),
         *check_addresses(host, facts, settings),
     ]
+    if "kube_control_plane" in groups:
+        errors += check_vip(host, facts, settings)
     if "k8s_cluster" in groups:
         errors += check_swap(host, facts, settings.get("kubelet_fail_swap_on", True))
         errors += check_cgroup(host, probe.cgroup_fs, settings.get("kubelet_fail_cgroup_v1", True))
@@ -264,4 +370,7 @@ def kubeforge_host_errors(
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"kubeforge_host_errors": kubeforge_host_errors}
+        return {
+            "kubeforge_host_errors": kubeforge_host_errors,
+            "kubeforge_host_interface": kubeforge_host_interface,
+        }

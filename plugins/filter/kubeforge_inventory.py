@@ -9,7 +9,7 @@ role joins them and fails once, listing all of them.
 `groups` is Ansible's `groups` (after the opening play mapped kubespray's old
 group names), `hostvars` Ansible's `hostvars` (only `ip`, `ansible_host` and
 `kube_override_hostname` are read), `settings` the cluster-wide variables listed
-in SETTINGS.
+in SETTINGS, and those of VIP_SETTINGS when the inventory sets them.
 """
 
 from __future__ import annotations
@@ -39,6 +39,10 @@ SETTINGS = (
     "loadbalancer_apiserver_port",
     "loadbalancer_apiserver",
 )
+
+# Settings of role apiserver_vip, checked when the inventory sets them (their
+# defaults are derived and valid); the password is handed over as its length only.
+VIP_SETTINGS = ("apiserver_vip_router_id", "apiserver_vip_auth_pass_length")
 
 _VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
 _DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
@@ -301,6 +305,51 @@ def check_apiserver_access(settings: Mapping[str, Any]) -> list[str]:
     return errors
 
 
+def check_vip(
+    settings: Mapping[str, Any], hosts: Sequence[str], hostvars: Mapping[str, Mapping[str, Any]]
+) -> list[str]:
+    """apiserver_ha_mode vip: a usable IPv4 VIP that no host has, valid VRRP settings."""
+    lb = settings.get("loadbalancer_apiserver") or {}
+    if settings.get("apiserver_ha_mode") != "vip" or not isinstance(lb, Mapping):
+        return []
+    errors: list[str] = []
+    vip = _ip(lb.get("address"))
+    if vip is not None and vip.version != 4:
+        errors.append(
+            f"loadbalancer_apiserver.address {vip} is IPv6: apiserver_ha_mode vip supports "
+            "IPv4 VIPs only; use apiserver_ha_mode external with your own load balancer"
+        )
+    elif vip is not None and (vip.is_loopback or vip.is_multicast or vip.is_unspecified):
+        errors.append(
+            f"loadbalancer_apiserver.address {vip} cannot be a VIP: "
+            "use a free address of the control-plane hosts' subnet"
+        )
+    elif vip is not None:
+        for host in hosts:
+            addr, source = host_address(host, hostvars.get(host) or {})
+            if addr == vip:
+                errors.append(
+                    f"{host}: its address {addr} ({source}) is loadbalancer_apiserver.address, "
+                    "the VIP: the VIP must be an address no host has"
+                )
+    router_id = settings.get("apiserver_vip_router_id")
+    if router_id not in (None, ""):
+        try:
+            ok = 1 <= int(router_id) <= 255 and str(int(router_id)) == str(router_id).strip()
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            errors.append(
+                f"apiserver_vip_router_id {router_id!r} is not a VRRP virtual router id (1-255)"
+            )
+    length = settings.get("apiserver_vip_auth_pass_length")
+    if length not in (None, "") and str(length).strip() not in [str(n) for n in range(1, 9)]:
+        errors.append(
+            f"apiserver_vip_auth_pass has {length} characters: VRRP passwords have 1 to 8"
+        )
+    return errors
+
+
 # Everything -------------------------------------------------------------------
 
 
@@ -330,6 +379,7 @@ def kubeforge_inventory_errors(
         *check_version(settings.get("kube_version"), settings.get("kube_supported_versions", [])),
         *check_network_plugin(plugin),
         *check_apiserver_access(settings),
+        *check_vip(settings, managed, hostvars),
     ]
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import shlex
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,12 @@ options:
       mode: {description: Octal mode as a string., type: str, default: "0644"}
       owner: {description: Owning user., type: str, default: root}
       group: {description: Owning group., type: str, default: root}
+      validate:
+        description:
+          - Command that checks the new content before it replaces the file, C(%s) standing for
+            a temporary file holding it (C(haproxy -c -f %s)). When it fails, the file is left
+            as it was and the module fails with the command's output. Not run in check mode.
+        type: str
   directories:
     description: Directories to create or correct (mode and owner), before the files.
     type: list
@@ -104,7 +112,15 @@ def _makedirs(path: Path, mode: int) -> None:
         d.chmod(mode)
 
 
-def _write(path: Path, data: bytes, mode: int, uid: int, gid: int) -> None:
+def _write(
+    path: Path,
+    data: bytes,
+    mode: int,
+    uid: int,
+    gid: int,
+    validate: Callable[[Path], str] | None = None,
+) -> str:
+    """Replace `path` atomically; '' when written, else why `validate` refused the content."""
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=".kubeforge-")
     tmp = Path(name)
     try:
@@ -114,10 +130,32 @@ def _write(path: Path, data: bytes, mode: int, uid: int, gid: int) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        refused = validate(tmp) if validate else ""
+        if refused:
+            tmp.unlink()
+            return refused
         tmp.rename(path)
+        return ""
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _validator(module: AnsibleModule, command: str | None) -> Callable[[Path], str] | None:
+    """A check of a temporary file by `command` (%s: the file): '' when it passes."""
+    if not command:
+        return None
+    if "%s" not in command:
+        module.fail_json(msg=f"validate {command!r} must contain %s (the file to check)")
+
+    def run(tmp: Path) -> str:
+        rc, out, err = module.run_command(command % shlex.quote(str(tmp)), use_unsafe_shell=False)
+        if rc == 0:
+            return ""
+        output = "\n".join(o.strip() for o in (err, out) if o.strip())
+        return f"`{command}` refused the new content ({rc}): {output}"
+
+    return run
 
 
 def _ids(module: AnsibleModule, path: Path, spec: dict[str, Any]) -> tuple[int, int, int]:
@@ -168,7 +206,11 @@ def main() -> None:
                 "type": "list",
                 "elements": "dict",
                 "default": [],
-                "options": {**owned, "content": {"type": "str", "required": True, "no_log": False}},
+                "options": {
+                    **owned,
+                    "content": {"type": "str", "required": True, "no_log": False},
+                    "validate": {"type": "str"},
+                },
             },
             "directories": {
                 "type": "list",
@@ -207,7 +249,9 @@ def main() -> None:
         try:
             _makedirs(path.parent, dir_mode)
             if content_differs:
-                _write(path, data, mode, uid, gid)
+                refused = _write(path, data, mode, uid, gid, _validator(module, f["validate"]))
+                if refused:
+                    module.fail_json(msg=f"{path}: {refused}", changed_paths=changed[:-1])
             else:
                 path.chmod(mode)
                 os.chown(path, uid, gid)

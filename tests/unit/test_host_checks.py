@@ -48,6 +48,13 @@ def facts(**over: Any) -> dict[str, Any]:
         "all_ipv4_addresses": ["10.0.0.11"],
         "all_ipv6_addresses": ["fe80::1%eth0"],
         "default_ipv4": {"network": "10.0.0.0", "netmask": "255.255.255.0", "interface": "eth0"},
+        "interfaces": ["lo", "eth0"],
+        "lo": {"device": "lo", "ipv4": {"address": "127.0.0.1", "netmask": "255.0.0.0"}},
+        "eth0": {
+            "device": "eth0",
+            "ipv4": {"address": "10.0.0.11", "netmask": "255.255.255.0", "network": "10.0.0.0"},
+            "ipv6": [{"address": "fe80::1", "prefix": "64", "scope": "link"}],
+        },
     }
     base.update(over)
     return base
@@ -67,6 +74,9 @@ def settings(**over: Any) -> dict[str, Any]:
         "apiserver_ha_mode": "local_lb",
         "loadbalancer_apiserver_port": 6443,
         "loadbalancer_apiserver": {},
+        "loadbalancer_apiserver_default_port": 6443,
+        "address": "10.0.0.11",
+        "apiserver_vip_interface": "",
         "kube_service_addresses": "10.233.0.0/18",
         "kube_pods_subnet": "10.233.64.0/18",
     }
@@ -95,7 +105,10 @@ def test_a_fresh_debian_12_host_passes() -> None:
 
 
 def test_filter_is_registered() -> None:
-    assert hc.FilterModule().filters() == {"kubeforge_host_errors": hc.kubeforge_host_errors}
+    assert hc.FilterModule().filters() == {
+        "kubeforge_host_errors": hc.kubeforge_host_errors,
+        "kubeforge_host_interface": hc.kubeforge_host_interface,
+    }
 
 
 def test_hosts_outside_kubeforge_groups_are_not_checked() -> None:
@@ -292,6 +305,96 @@ def test_vip_haproxy_port_on_the_control_plane() -> None:
     kw: dict[str, Any] = {"apiserver_ha_mode": "vip", "loadbalancer_apiserver": vip}
     assert len(errors(probe=taken, **kw)) == 1
     assert errors(probe=held, **kw) == []
+
+
+def vip_mode(address: str = "10.0.0.100", **lb: Any) -> dict[str, Any]:
+    return {
+        "apiserver_ha_mode": "vip",
+        "loadbalancer_apiserver": {"address": address, **lb},
+        "loadbalancer_apiserver_default_port": 8443,
+    }
+
+
+def test_vip_port_defaults_to_loadbalancer_apiserver_default_port() -> None:
+    taken = FREE + 'LISTEN 0 5 0.0.0.0:8443 0.0.0.0:* users:(("python3",pid=5,fd=6))\n'
+    assert errors(probe=taken, **vip_mode()) == [
+        "node1: port 8443 (haproxy of the apiserver VIP) is already in use on 0.0.0.0 by "
+        "python3 (pid 5); stop it or move it to another port"
+    ]
+    assert errors(probe=taken, **vip_mode(port=9443)) == []
+    # the VIP's haproxy runs on the control plane only
+    assert errors(WORKER, probe=taken, **vip_mode()) == []
+
+
+@pytest.mark.parametrize("mode", ["vip", "external"])
+def test_local_load_balancer_left_by_local_lb_is_no_conflict(mode: str) -> None:
+    # nginx of local_lb on 127.0.0.1:6443 beside kube-apiserver, until role node removes it
+    left = DEPLOYED + 'LISTEN 0 511 127.0.0.1:6443 0.0.0.0:* users:(("nginx",pid=5,fd=6))\n'
+    kw = vip_mode() if mode == "vip" else {"apiserver_ha_mode": "external"}
+    assert errors(probe=left, **kw) == []
+    other = DEPLOYED + 'LISTEN 0 5 127.0.0.1:6443 0.0.0.0:* users:(("python3",pid=5,fd=6))\n'
+    assert len(errors(probe=other, **kw)) == 1
+
+
+def test_vip_in_the_subnet_of_the_hosts_interface_passes() -> None:
+    assert errors(**vip_mode()) == []
+    # the host holding the VIP has it as a /32 on the same interface
+    holder = facts()
+    holder["eth0"]["ipv4_secondaries"] = [{"address": "10.0.0.100", "netmask": "255.255.255.255"}]
+    holder["all_ipv4_addresses"] = ["10.0.0.11", "10.0.0.100"]
+    assert errors(host_facts=holder, **vip_mode()) == []
+
+
+def test_vip_outside_the_hosts_subnet_fails() -> None:
+    assert errors(**vip_mode("10.0.1.100")) == [
+        "node1: loadbalancer_apiserver.address 10.0.1.100 is outside the networks of eth0, the "
+        "interface holding 10.0.0.11 (10.0.0.0/24): the VIP must be a free address in the "
+        "control-plane hosts' subnet"
+    ]
+    # a /32 of the interface (another VIP, say) is no network the VIP can live in
+    other = facts()
+    other["eth0"]["ipv4_secondaries"] = [{"address": "10.0.1.100", "netmask": "255.255.255.255"}]
+    assert len(errors(host_facts=other, **vip_mode("10.0.1.100"))) == 1
+    # workers and other modes do not carry a VIP
+    assert errors(WORKER, **vip_mode("10.0.1.100")) == []
+    lb = {"address": "10.0.1.100", "port": 443}
+    assert errors(apiserver_ha_mode="external", loadbalancer_apiserver=lb) == []
+
+
+def test_vip_interface_from_apiserver_vip_interface() -> None:
+    two = facts(interfaces=["lo", "eth0", "eth1"])
+    two["eth1"] = {"device": "eth1", "ipv4": {"address": "172.16.0.5", "netmask": "255.255.0.0"}}
+    assert errors(host_facts=two, apiserver_vip_interface="eth1", **vip_mode("172.16.9.9")) == []
+    assert len(errors(host_facts=two, **vip_mode("172.16.9.9"))) == 1
+    assert errors(host_facts=two, apiserver_vip_interface="bond0", **vip_mode()) == [
+        "node1: apiserver_vip_interface bond0 is not an interface of this host "
+        "(it has: eth0, eth1, lo)"
+    ]
+
+
+def test_vip_needs_an_interface_holding_the_hosts_address() -> None:
+    assert errors(address="node1.example.com", **vip_mode()) == [
+        "node1: no network interface holds its address node1.example.com (ip, else "
+        "ansible_host), the one that would carry the VIP (loadbalancer_apiserver.address): "
+        "set apiserver_vip_interface"
+    ]
+
+
+def test_vip_that_is_no_ipv4_address_is_left_to_the_inventory_checks() -> None:
+    assert errors(**vip_mode("fd00::100")) == []
+    assert errors(**vip_mode("api.example.com")) == []
+
+
+def test_interface_lookup_for_role_apiserver_vip() -> None:
+    two = facts()
+    two["eth0"]["ipv4_secondaries"] = [{"address": "10.0.0.100", "netmask": "255.255.255.255"}]
+    two["br_int"] = {"device": "br-int", "ipv4": {"address": "192.168.5.1", "netmask": "24"}}
+    assert hc.kubeforge_host_interface(two, "10.0.0.11") == "eth0"
+    assert hc.kubeforge_host_interface(two, "10.0.0.100") == "eth0"
+    assert hc.kubeforge_host_interface(two, "192.168.5.1") == "br-int"
+    assert hc.kubeforge_host_interface(two, "10.0.0.12") == ""
+    assert hc.kubeforge_host_interface(two, "node1") == ""
+    assert hc.kubeforge_host_interface({}, "10.0.0.11") == ""
 
 
 def test_missing_ss_fails_with_the_reason() -> None:

@@ -403,6 +403,81 @@ def test_vip_needs_an_ip_address() -> None:
     assert errors(groups, hostvars, settings) == []
 
 
+def vip(groups_hostvars_settings: tuple[Groups, HostVars, dict[str, Any]], address: str) -> None:
+    settings = groups_hostvars_settings[2]
+    settings["apiserver_ha_mode"] = "vip"
+    settings["loadbalancer_apiserver"] = {"address": address, "port": 8443}
+
+
+def test_vip_that_is_a_hosts_address_fails_naming_the_host() -> None:
+    inventory = cluster()
+    vip(inventory, "192.168.10.12")
+    assert one_error(*inventory) == (
+        "cp2: its address 192.168.10.12 (ip) is loadbalancer_apiserver.address, the VIP: "
+        "the VIP must be an address no host has"
+    )
+    # an external load balancer may well be a host (or run on one)
+    inventory[2]["apiserver_ha_mode"] = "external"
+    assert errors(*inventory) == []
+
+
+def test_vip_must_be_ipv4() -> None:
+    inventory = cluster()
+    vip(inventory, "fd00::100")
+    assert one_error(*inventory) == (
+        "loadbalancer_apiserver.address fd00::100 is IPv6: apiserver_ha_mode vip supports "
+        "IPv4 VIPs only; use apiserver_ha_mode external with your own load balancer"
+    )
+
+
+@pytest.mark.parametrize("address", ["127.0.0.5", "224.0.0.18", "0.0.0.0"])
+def test_vip_cannot_be_loopback_multicast_or_unspecified(address: str) -> None:
+    inventory = cluster()
+    vip(inventory, address)
+    assert one_error(*inventory) == (
+        f"loadbalancer_apiserver.address {address} cannot be a VIP: "
+        "use a free address of the control-plane hosts' subnet"
+    )
+
+
+@pytest.mark.parametrize("router_id", [0, 256, "x", "1.5", True])
+def test_vrrp_router_id_out_of_range_fails(router_id: Any) -> None:
+    inventory = cluster()
+    vip(inventory, "192.168.10.100")
+    inventory[2]["apiserver_vip_router_id"] = router_id
+    assert one_error(*inventory) == (
+        f"apiserver_vip_router_id {router_id!r} is not a VRRP virtual router id (1-255)"
+    )
+
+
+@pytest.mark.parametrize("router_id", [1, 51, "255", None])
+def test_vrrp_router_id_in_range_or_unset_passes(router_id: Any) -> None:
+    inventory = cluster()
+    vip(inventory, "192.168.10.100")
+    inventory[2]["apiserver_vip_router_id"] = router_id
+    assert errors(*inventory) == []
+
+
+@pytest.mark.parametrize(("length", "ok"), [(0, False), (1, True), (8, True), ("9", False)])
+def test_vrrp_password_has_one_to_eight_characters(length: Any, ok: bool) -> None:
+    inventory = cluster()
+    vip(inventory, "192.168.10.100")
+    inventory[2]["apiserver_vip_auth_pass_length"] = length
+    expected = (
+        []
+        if ok
+        else [f"apiserver_vip_auth_pass has {length} characters: VRRP passwords have 1 to 8"]
+    )
+    assert errors(*inventory) == expected
+
+
+def test_vrrp_settings_are_ignored_in_other_modes() -> None:
+    groups, hostvars, settings = cluster()
+    settings["apiserver_vip_router_id"] = 999
+    settings["apiserver_vip_auth_pass_length"] = 20
+    assert errors(groups, hostvars, settings) == []
+
+
 def test_load_balancer_must_be_a_dict() -> None:
     groups, hostvars, settings = cluster()
     settings["loadbalancer_apiserver"] = "192.168.10.100"
@@ -450,3 +525,9 @@ def test_every_problem_is_reported_at_once() -> None:
     settings["apiserver_ha_mode"] = "nope"
     found = errors(groups, hostvars, settings)
     assert len(found) == 5, found
+
+
+def test_preflight_hands_every_setting_to_the_checks() -> None:
+    preflight = yaml.safe_load((REPO / "roles/preflight/defaults/main.yml").read_text())
+    handed = set(preflight["preflight_inventory_settings"])
+    assert handed == {*inv.SETTINGS, *inv.VIP_SETTINGS}
