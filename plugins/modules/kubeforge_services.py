@@ -115,7 +115,7 @@ def parse_timestamp(value: str) -> float | None:
 
 
 def changed_since(paths: list[str], since: float | None) -> list[str]:
-    """Watched files whose content or attributes changed after `since` (all of them if unknown)."""
+    """Watched files whose content or attributes changed after `since` (none when it is unknown)."""
     if since is None:
         return []
     out = []
