@@ -38,7 +38,7 @@ unit: setup  ## fast unit tests
 lab-build: setup  ## build the lab's binaries, mirror and images (cached)
 	$(LAB) build
 
-lab-up: setup  ## bring up the local lab (NODES=5 by default, 1-9)
+lab-up: setup  ## bring up the local lab (NODES=5 by default, 1-12)
 	$(LAB) up --nodes $(NODES)
 
 lab-down: setup  ## remove the lab's containers, volumes and network

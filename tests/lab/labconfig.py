@@ -28,7 +28,7 @@ REGISTRY_PORT = 5000
 # this machine can push to it without an insecure-registries setting.
 REGISTRY_PUSH = "127.0.0.1:5213"
 FIRST_NODE_HOST = 11
-MAX_NODES = 9
+MAX_NODES = 12
 ARCH = "amd64"
 
 

@@ -98,11 +98,11 @@ def test_inventory_groups(
     assert inv["hosts"]["node1"]["ansible_host"] == cfg.node_ip(1)
 
 
-def test_lab_refuses_a_node_count_outside_one_to_nine() -> None:
-    with pytest.raises(SystemExit, match="between 1 and 9"):
+def test_lab_refuses_a_node_count_outside_one_to_twelve() -> None:
+    with pytest.raises(SystemExit, match="between 1 and 12"):
         lab.up(0)
-    with pytest.raises(SystemExit, match="between 1 and 9"):
-        lab.up(10)
+    with pytest.raises(SystemExit, match="between 1 and 12"):
+        lab.up(13)
 
 
 def test_up_removes_nodes_past_the_count_or_every_node_when_fresh() -> None:
