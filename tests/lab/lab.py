@@ -334,15 +334,33 @@ def wait_ssh(nodes: int, key: Path, timeout: float = 120) -> None:
 
 
 def write_inventory(nodes: int, key: Path) -> Path:
+    """The default layout: node1-3 control plane and etcd (node1 alone below 3
+    nodes), the rest workers."""
     control = list(range(1, min(nodes, 3) + 1)) if nodes >= 3 else [1]
     workers = [i for i in range(1, nodes + 1) if i not in control]
+    return write_layout(cfg.LAB_INVENTORY / "hosts.yml", key, control, control, workers)
+
+
+def write_layout(
+    path: Path, key: Path, control: list[int], etcd: list[int], workers: list[int]
+) -> Path:
+    """An inventory of lab nodes (by number) in the given groups. Written
+    outside inventory/lab, its directory gets a link to the lab's group_vars
+    (and keeps its own artifacts, so its PKI is its own)."""
+    members = sorted(set(control) | set(etcd) | set(workers))
+    bad = [i for i in members if not 1 <= i <= cfg.MAX_NODES]
+    if bad or not control:
+        raise SystemExit(
+            f"lab: a layout needs a control-plane node and nodes 1-{cfg.MAX_NODES},"
+            f" got {bad or 'none'}"
+        )
     lines = [
         "---",
-        "# Written by `make lab-up` (tests/lab/lab.py); do not edit, it is rewritten.",
+        "# Written by tests/lab/lab.py; do not edit, it is rewritten.",
         "all:",
         "  hosts:",
     ]
-    for i in range(1, nodes + 1):
+    for i in members:
         lines += [
             f"    {node_name(i)}:",
             f"      ansible_host: {cfg.node_ip(i)}",
@@ -355,13 +373,13 @@ def write_inventory(nodes: int, key: Path) -> Path:
         "  children:",
     ]
 
-    def group(name: str, members: list[int]) -> None:
+    def group(name: str, nums: list[int]) -> None:
         lines.append(f"    {name}:")
-        lines.append("      hosts:" + ("" if members else " {}"))
-        lines.extend(f"        {node_name(i)}:" for i in members)
+        lines.append("      hosts:" + ("" if nums else " {}"))
+        lines.extend(f"        {node_name(i)}:" for i in nums)
 
     group("kube_control_plane", control)
-    group("etcd", control)
+    group("etcd", etcd)
     group("kube_node", workers)
     lines += [
         "    k8s_cluster:",
@@ -369,9 +387,17 @@ def write_inventory(nodes: int, key: Path) -> Path:
         "        kube_control_plane:",
         "        kube_node:",
     ]
-    path = cfg.LAB_INVENTORY / "hosts.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    group_vars = path.parent / "group_vars"
+    if path.parent.resolve() != cfg.LAB_INVENTORY.resolve() and not group_vars.exists():
+        group_vars.symlink_to(cfg.LAB_INVENTORY / "group_vars")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _numbers(text: str) -> list[int]:
+    """'1,2,node7' -> [1, 2, 7]"""
+    return [int(x.strip().removeprefix("node")) for x in text.split(",") if x.strip()]
 
 
 def write_env(nodes: int, v: cfg.Versions) -> Path:
@@ -461,11 +487,22 @@ def main(argv: list[str] | None = None) -> int:
         help="remove the node containers and their volumes first and start clean ones"
         " (the mirror and registry stay)",
     )
+    p_inv = sub.add_parser(
+        "inventory", help="write an inventory of running lab nodes in a given layout"
+    )
+    p_inv.add_argument("path", type=Path, help="the inventory file to write")
+    p_inv.add_argument("--control-plane", required=True, help="node numbers, e.g. 1,2,3")
+    p_inv.add_argument("--etcd", help="node numbers (default: the control-plane nodes)")
+    p_inv.add_argument("--workers", default="", help="node numbers, e.g. 4,5")
     sub.add_parser("down", help="remove the lab")
     sub.add_parser("build", help="build artifacts, mirror and images only")
     args = parser.parse_args(argv)
     if args.command == "up":
         up(args.nodes, fresh=args.fresh)
+    elif args.command == "inventory":
+        cp = _numbers(args.control_plane)
+        etcd = _numbers(args.etcd) if args.etcd else cp
+        print(write_layout(args.path, ssh_key(), cp, etcd, _numbers(args.workers)))
     elif args.command == "down":
         down()
     else:
