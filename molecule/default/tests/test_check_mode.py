@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO, Inventory
+from clustercheck import REPO, Inventory
 
 RECAP = re.compile(r"^(\S+)\s+: (ok=\d+.*)$", re.M)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conftest import Inventory, run_ok
+from clustercheck import Inventory, run_ok
 
 PKI = "/etc/kubernetes/pki/etcd"
 CLIENT_PORT = 2379

@@ -25,7 +25,7 @@ from typing import Any
 import artifacts
 import labconfig
 import pytest
-from conftest import Inventory, Kubectl, run_ok
+from clustercheck import Inventory, Kubectl, run_ok
 
 RECORD = "/var/lib/kubeforge/installed.json"
 SOURCE = re.compile(

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import NAMESPACE, Inventory, Kubectl, run_ok, wait_for
+from clustercheck import NAMESPACE, Inventory, Kubectl, run_ok, wait_for
 from testinfra.host import Host  # type: ignore[import-untyped]
 
 LB_URL = "https://127.0.0.1:6443"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Inventory, Kubectl
+from clustercheck import Inventory, Kubectl
 
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import Inventory, Kubectl, run_ok
+from clustercheck import Inventory, Kubectl, run_ok
 
 PAGE = "kubeforge-verify web page"
 PORT = 8080

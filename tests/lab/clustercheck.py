@@ -1,0 +1,238 @@
+"""Fixtures and helpers shared by the molecule scenarios' checks: the inventory
+under test, the lab's settings, kubectl on the first control-plane node and a
+namespace for the objects the checks create. Each scenario's
+tests/conftest.py imports the fixtures it uses.
+
+molecule's verify step passes `--connection=ansible --ansible-inventory=...`;
+by hand, against an inventory of the same shape:
+
+    pytest --ansible-inventory=inventory/lab/hosts.yml molecule/default/tests/
+
+Nothing here skips: a missing inventory, lab or cluster fails with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import labconfig
+import pytest
+import testinfra  # type: ignore[import-untyped]
+from testinfra.host import Host  # type: ignore[import-untyped]
+from testinfra.utils.ansible_runner import AnsibleRunner, itergroup  # type: ignore[import-untyped]
+
+REPO = Path(__file__).resolve().parents[2]
+LAB_ENV = REPO / "inventory" / "lab" / "lab.env"
+# Every object the checks create lives here; it is deleted at the end.
+NAMESPACE = "kubeforge-verify"
+KUBECTL = "/usr/local/bin/kubectl --kubeconfig /etc/kubernetes/admin.conf"
+GROUPS = ("kube_control_plane", "etcd", "kube_node", "k8s_cluster")
+
+
+def wait_for(what: str, probe: Callable[[], str | None], timeout: float, every: float = 3) -> None:
+    """Call `probe` until it returns None (done) or `timeout` passes; it returns
+    the reason it is not done yet, which the failure message shows. A probe
+    that cannot reach its host (testinfra raises RuntimeError) is not done yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            reason = probe()
+        except RuntimeError as exc:
+            reason = f"probe failed: {exc}"
+        if reason is None:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout:.0f}s: {reason}")
+        time.sleep(every)
+
+
+def run_ok(host: Host, command: str, what: str) -> str:
+    """stdout of `command` on `host`; a failure names the host, command and stderr."""
+    done = host.run(command)
+    if done.rc != 0:
+        pytest.fail(
+            f"{what}: `{command}` failed on {host.backend.get_pytest_id()} (rc={done.rc}):\n"
+            f"{done.stderr.strip() or done.stdout.strip()}"
+        )
+    return str(done.stdout)
+
+
+@dataclass(frozen=True)
+class Inventory:
+    path: Path
+    groups: dict[str, list[str]]
+
+    def host(self, name: str) -> Host:
+        return testinfra.get_host(f"ansible://{name}", ansible_inventory=str(self.path))
+
+    def address(self, name: str) -> str:
+        hostvars = AnsibleRunner.get_runner(str(self.path)).get_variables(name)
+        return str(hostvars.get("ip") or hostvars.get("ansible_host") or name)
+
+
+class Kubectl:
+    """kubectl with the admin kubeconfig on the first control-plane node."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+
+    def __call__(self, *args: str, stdin: str | None = None) -> str:
+        command = f"{KUBECTL} {shlex.join(args)}"
+        if stdin is not None:
+            command = f"printf '%s' {shlex.quote(stdin)} | {command}"
+        return run_ok(self.host, command, "kubectl")
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self(*args, "-o", "json"))
+
+    def apply(self, *objects: dict[str, Any]) -> None:
+        self("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
+                                                   "items": list(objects)}))  # fmt: skip
+
+    def try_run(self, *args: str) -> tuple[int, str, str]:
+        """rc, stdout and stderr of a kubectl call that may fail."""
+        done = self.host.run(f"{KUBECTL} {shlex.join(args)}")
+        return done.rc, str(done.stdout), str(done.stderr)
+
+
+@pytest.fixture(scope="session")
+def inventory(pytestconfig: pytest.Config) -> Inventory:
+    option = pytestconfig.getoption("ansible_inventory")
+    if not option:
+        pytest.fail(
+            "no inventory: run these checks through molecule (`make molecule-default`) or with "
+            "--ansible-inventory=inventory/lab/hosts.yml"
+        )
+    path = Path(option)
+    if not path.is_file():
+        pytest.fail(
+            f"inventory {path} does not exist: the lab is not up (molecule create, or "
+            "`make lab-up` and cluster.yml)"
+        )
+    runner = AnsibleRunner.get_runner(str(path))
+    # In inventory order, as Ansible's groups['...'][0] would be.
+    groups = {g: list(dict.fromkeys(itergroup(runner.inventory, g))) for g in GROUPS}
+    for group, hosts in groups.items():
+        if not hosts and group != "kube_node":
+            pytest.fail(f"inventory {path} has no hosts in group {group}")
+    return Inventory(path, groups)
+
+
+@pytest.fixture(scope="session")
+def lab_env() -> dict[str, str]:
+    if not LAB_ENV.is_file():
+        pytest.fail(f"{LAB_ENV.relative_to(REPO)} is missing: the lab is not up")
+    env: dict[str, str] = {}
+    for line in LAB_ENV.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            env[key.strip()] = value.strip().strip('"')
+    for key in ("LAB_MIRROR_URL", "LAB_REGISTRY"):
+        if not env.get(key):
+            pytest.fail(f"{LAB_ENV.relative_to(REPO)} does not set {key}")
+    return env
+
+
+@pytest.fixture(scope="session")
+def busybox_image(lab_env: dict[str, str]) -> str:
+    """The lab's busybox (shell, httpd, wget, nslookup), as its group_vars name it."""
+    lab_vars = labconfig.render(labconfig.lab_group_vars())
+    image = f"{lab_vars.get('lab_test_image_repo')}:{lab_vars.get('lab_test_image_tag')}"
+    assert image.startswith(lab_env["LAB_REGISTRY"] + "/"), (
+        f"lab_test_image_repo/tag in inventory/lab/group_vars give {image}, not an image of "
+        f"the lab registry {lab_env['LAB_REGISTRY']}"
+    )
+    return image
+
+
+@pytest.fixture(scope="session")
+def kubectl(inventory: Inventory) -> Kubectl:
+    return Kubectl(inventory.host(inventory.groups["kube_control_plane"][0]))
+
+
+@pytest.fixture(scope="session")
+def namespace(kubectl: Kubectl) -> Iterator[str]:
+    """A namespace for the checks' objects, deleted (and waited for) at the end."""
+
+    def gone() -> str | None:
+        rc, out, err = kubectl.try_run(
+            "get", "namespace", NAMESPACE, "--ignore-not-found", "-o", "name"
+        )
+        return None if rc == 0 and not out.strip() else f"rc={rc} {out.strip()} {err.strip()}"
+
+    # Left over from an interrupted run: start clean.
+    kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=false")
+    wait_for(f"namespace {NAMESPACE} from an earlier run to go", gone, 180)
+    kubectl("create", "namespace", NAMESPACE)
+    try:
+        yield NAMESPACE
+    finally:
+        kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=false")
+        wait_for(f"namespace {NAMESPACE} to be deleted", gone, 180)
+
+
+LB_CONFIG_DIR = "/etc/kubernetes/apiserver-lb"
+
+
+def load_balancer_problems(
+    inventory: Inventory, kubectl: Kubectl, hosts: list[str], apiservers: list[str]
+) -> list[str]:
+    """What is wrong with the local load balancers (apiserver_ha_mode local_lb)
+    of `hosts`: each one's configuration must name exactly the `apiservers`
+    (host:port) as upstreams, and its running static pod must be the one made
+    from that configuration (the manifest's config hash)."""
+    pods = {
+        p["spec"].get("nodeName"): p
+        for p in kubectl.json("get", "pods", "-n", "kube-system", "-l",
+                              "app.kubernetes.io/name=apiserver-lb")["items"]
+    }  # fmt: skip
+    problems: list[str] = []
+    for name in hosts:
+        host = inventory.host(name)
+        listing = run_ok(host, f"ls {LB_CONFIG_DIR}", "load balancer configuration").split()
+        if len(listing) != 1:
+            problems.append(f"{name}: {LB_CONFIG_DIR} holds {listing}, not one configuration")
+            continue
+        path = f"{LB_CONFIG_DIR}/{listing[0]}"
+        text = run_ok(host, f"cat {path}", "load balancer configuration")
+        # Upstreams only: not what it listens on (loopback, any address).
+        found = sorted(
+            a for a in set(re.findall(r"\b(\d+\.\d+\.\d+\.\d+:\d+)", text))
+            if not a.startswith(("127.", "0.0.0.0"))
+        )  # fmt: skip
+        if found != sorted(apiservers):
+            problems.append(f"{name}: {path} names {found}, not {sorted(apiservers)}")
+        digest = run_ok(host, f"sha1sum {path}", "sha1sum").split()[0]
+        pod = pods.get(name)
+        if pod is None:
+            problems.append(f"{name}: no apiserver-lb pod runs on it")
+            continue
+        annotation = pod["metadata"].get("annotations", {}).get("kubeforge.io/config-hash")
+        if annotation != digest or pod["status"].get("phase") != "Running":
+            problems.append(
+                f"{name}: its apiserver-lb pod ({pod['status'].get('phase')}, config hash "
+                f"{annotation}) does not run the configuration on disk (sha1 {digest})"
+            )
+    return problems
+
+
+def node_conditions(kubectl: Kubectl) -> dict[str, dict[str, str]]:
+    """Node name -> {'ready': 'True'|..., 'version': kubelet version, 'roles': ...}."""
+    out: dict[str, dict[str, str]] = {}
+    for item in kubectl.json("get", "nodes")["items"]:
+        ready = [c["status"] for c in item["status"]["conditions"] if c["type"] == "Ready"]
+        labels = item["metadata"].get("labels", {})
+        out[item["metadata"]["name"]] = {
+            "ready": ready[0] if ready else "Unknown",
+            "version": item["status"]["nodeInfo"]["kubeletVersion"],
+            "control-plane": str("node-role.kubernetes.io/control-plane" in labels),
+            "taints": ",".join(t["key"] for t in item["spec"].get("taints", [])),
+        }
+    return out
