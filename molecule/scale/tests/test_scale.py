@@ -1,0 +1,116 @@
+"""After converge: node6 joined as a worker with scale.yml --limit node6 (and
+cluster.yml --limit node6 found nothing to change), then node7 as a fourth
+control-plane host with cluster.yml."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clustercheck import Inventory, Kubectl, load_balancer_problems, node_conditions, run_ok
+from runbook import read_run
+
+WORKER = "node6"
+CONTROL_PLANE = "node7"
+
+
+def record(name: str) -> dict[str, dict[str, dict[str, str]]]:
+    """<ephemeral dir>/<name>.json (record-services.yml): host -> service -> properties."""
+    path = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "")) / f"{name}.json"
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: run the scenario's converge step first")
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    for host, text in json.loads(path.read_text()).items():
+        for block in text.strip().split("\n\n"):
+            props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+            out.setdefault(host, {})[props["Id"]] = props
+    return out
+
+
+def test_the_worker_joined_with_limit_touching_no_other_host() -> None:
+    run: dict[str, Any] = read_run("scale-worker")
+    assert run["rc"] == 0, f"scale.yml --limit {WORKER} failed: see {run['name']}.log"
+    assert set(run["recap"]) == {WORKER}, (
+        f"scale.yml --limit {WORKER} ran on {sorted(run['recap'])}"
+    )
+    print(f"scale.yml --limit {WORKER}: {run['seconds']:.0f}s")
+
+
+def test_cluster_yml_with_limit_finds_the_worker_converged() -> None:
+    run: dict[str, Any] = read_run("cluster-limit-worker")
+    assert run["rc"] == 0, "cluster.yml --limit node6 failed: see cluster-limit-worker.log"
+    assert set(run["recap"]) == {WORKER}, f"cluster.yml --limit ran on {sorted(run['recap'])}"
+    assert run["recap"][WORKER]["changed"] == 0, f"cluster.yml --limit changed: {run['recap']}"
+
+
+def test_no_service_of_the_other_hosts_restarted_for_the_worker() -> None:
+    before, after = record("before-worker"), record("after-worker")
+    assert before, "no host recorded before the worker joined"
+    restarted = [
+        f"{host}: {svc} (pid {props['MainPID']} -> {after[host][svc]['MainPID']})"
+        for host, services in before.items()
+        for svc, props in services.items()
+        if props["MainPID"] != "0"
+        and (props["MainPID"], props["ExecMainStartTimestampMonotonic"])
+        != (after[host][svc]["MainPID"], after[host][svc]["ExecMainStartTimestampMonotonic"])
+    ]
+    running = [
+        f"{h}: {s}" for h, svcs in before.items() for s, p in svcs.items() if p["MainPID"] != "0"
+    ]
+    assert any("kube-apiserver" in r for r in running) and any("kubelet" in r for r in running), (
+        running
+    )
+    assert restarted == [], f"restarted while {WORKER} joined: {restarted}"
+
+
+def test_both_new_hosts_are_ready_nodes(inventory: Inventory, kubectl: Kubectl) -> None:
+    nodes = node_conditions(kubectl)
+    assert sorted(nodes) == sorted(inventory.groups["k8s_cluster"]), nodes
+    assert {n: v["ready"] for n, v in nodes.items() if v["ready"] != "True"} == {}
+    assert nodes[CONTROL_PLANE]["control-plane"] == "True", nodes[CONTROL_PLANE]
+    assert "node-role.kubernetes.io/control-plane" in nodes[CONTROL_PLANE]["taints"]
+    assert nodes[WORKER]["control-plane"] == "False" and not nodes[WORKER]["taints"], nodes[WORKER]
+    run: dict[str, Any] = read_run("cluster-add-control-plane")
+    assert run["rc"] == 0, "cluster.yml adding node7 failed"
+    print(f"cluster.yml adding {CONTROL_PLANE}: {run['seconds']:.0f}s")
+
+
+def test_every_load_balancer_lists_the_new_apiserver(
+    inventory: Inventory, kubectl: Kubectl
+) -> None:
+    apiservers = [f"{inventory.address(h)}:6443" for h in inventory.groups["kube_control_plane"]]
+    assert f"{inventory.address(CONTROL_PLANE)}:6443" in apiservers
+    problems = load_balancer_problems(
+        inventory, kubectl, inventory.groups["k8s_cluster"], apiservers
+    )
+    assert problems == []
+
+
+def test_every_apiserver_serves_a_certificate_naming_the_new_host(inventory: Inventory) -> None:
+    address = inventory.address(CONTROL_PLANE)
+    for name in inventory.groups["kube_control_plane"]:
+        host = inventory.host(name)
+        sans = run_ok(
+            host,
+            f"echo | openssl s_client -connect {inventory.address(name)}:6443 2>/dev/null"
+            " | openssl x509 -noout -ext subjectAltName",
+            "apiserver certificate",
+        )
+        assert f"IP Address:{address}" in sans, f"{name}'s apiserver certificate: {sans}"
+
+
+def test_etcd_keeps_its_three_members(inventory: Inventory) -> None:
+    first = inventory.host(inventory.groups["etcd"][0])
+    members = run_ok(
+        first,
+        "ETCDCTL_CACERT=/etc/kubernetes/pki/etcd/ca.crt"
+        " ETCDCTL_CERT=/etc/kubernetes/pki/etcd/healthcheck-client.crt"
+        " ETCDCTL_KEY=/etc/kubernetes/pki/etcd/healthcheck-client.key"
+        " etcdctl --endpoints=https://127.0.0.1:2379 member list -w json",
+        "etcd member list",
+    )
+    names = sorted(m["name"] for m in json.loads(members)["members"])
+    assert names == sorted(inventory.groups["etcd"]), names
