@@ -1,0 +1,5 @@
+"""The `remove` scenario's fixtures come from tests/lab/clustercheck.py."""
+
+from clustercheck import busybox_image, inventory, kubectl, lab_env
+
+__all__ = ["busybox_image", "inventory", "kubectl", "lab_env"]
