@@ -1,0 +1,63 @@
+#!/usr/bin/python3
+"""Ask the apiservers for /readyz through this node's endpoint every 0.5 s and
+log each failure; a line `TOTAL <n> FAILED <f>` every 20 probes. Counting starts
+with the first answer. A failure is an error, a status other than 200 or no
+answer within TIMEOUT seconds; an answer slower than SLOW seconds is logged as
+SLOW (on the shared lab the load average reaches 100 on 2 cores, and answers of
+3 s and more come without any upgrade running). Run by the upgrade scenario's
+prepare step as a transient systemd unit."""
+
+import ssl
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+TIMEOUT = 10
+SLOW = 3
+
+url, cert, key, log = sys.argv[1:5]
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ctx.load_cert_chain(cert, key)
+Path(log).parent.mkdir(parents=True, exist_ok=True)
+total = failed = 0
+
+
+def probe() -> float:
+    """Seconds /readyz took to answer 200; raises on anything else."""
+    start = time.monotonic()
+    with urllib.request.urlopen(url + "?verbose", context=ctx, timeout=TIMEOUT) as answer:
+        if answer.status != 200:
+            raise OSError(f"status {answer.status}")
+    return time.monotonic() - start
+
+
+with Path(log).open("a", buffering=1) as out:
+    while True:
+        try:
+            probe()
+            break
+        except Exception:  # not counted: the probe is starting
+            time.sleep(0.5)
+    out.write(f"{datetime.now(UTC).isoformat()} START the apiserver answers, counting\n")
+    while True:
+        total += 1
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        try:
+            took = probe()
+            if took > SLOW:
+                out.write(f"{now} SLOW {took:.1f}s\n")
+        except urllib.error.HTTPError as exc:  # which checks failed
+            failed += 1
+            body = exc.read().decode(errors="replace").splitlines()
+            out.write(f"{now} FAIL {exc} {' '.join(x for x in body if not x.startswith('[+]'))}\n")
+        except Exception as exc:  # every failure counts, whatever its kind
+            failed += 1
+            out.write(f"{now} FAIL {exc}\n")
+        if total % 20 == 0:
+            out.write(f"{now} TOTAL {total} FAILED {failed}\n")
+        time.sleep(0.5)
