@@ -12,7 +12,7 @@ NODES ?= 5
 LAB := $(VENV)/bin/python tests/lab/lab.py
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: help setup lint unit lab-build lab-up lab-down lab-test preflight-test molecule-default bench-deploy demo test
+.PHONY: help setup lint unit lab-build lab-up lab-down lab-test preflight-test molecule-default molecule-day2 bench-deploy demo test
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -55,6 +55,21 @@ preflight-test: setup  ## the opening play (preflight) against lab hosts node6 a
 # takes the whole lab down at the end (docs/testing.md).
 molecule-default: setup  ## molecule: fresh 5-node lab, cluster.yml, idempotence, checks, lab down
 	molecule test -s default
+
+# The day-2 scenarios, each starting from the cluster the one before left; the
+# first deploys its own starting point (the 5-node cluster of `default`) when
+# the lab has none. The lab is taken down at the end. Not part of `make test`
+# yet: the upgrade scenario does not pass (docs/testing.md).
+molecule-day2: setup  ## molecule: scale, remove, reset, upgrade; lab down at the end
+	molecule test -s scale
+	molecule test -s remove
+	$(LAB) inventory inventory/lab/hosts-reset.yml --control-plane 2,3,7 --workers 4,5
+	KUBEFORGE_RESET_INVENTORY=$(CURDIR)/inventory/lab/hosts-reset.yml \
+	KUBEFORGE_RESET_REDEPLOY_ARGS="-e kube_version=$$($(VENV)/bin/python tests/lab/scenario.py previous-version)" \
+	  molecule test -s reset
+	$(LAB) inventory inventory/lab/hosts-upgrade.yml --control-plane 2,3,7 --workers 4,5
+	KUBEFORGE_UPGRADE_INVENTORY=$(CURDIR)/inventory/lab/hosts-upgrade.yml molecule test -s upgrade
+	$(LAB) down
 
 lab-test: setup  ## integration tests of the lab itself (brings a small lab up and down)
 	$(PYTEST) tests/integration/test_lab.py
