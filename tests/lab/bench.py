@@ -9,7 +9,6 @@ Prints the wall time of both runs; the full logs go to the cache
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import sys
@@ -17,8 +16,7 @@ import time
 from pathlib import Path
 
 import labconfig as cfg
-
-RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+from runbook import recap
 
 
 def play(name: str, logs: Path) -> tuple[float, dict[str, int]]:
@@ -38,7 +36,7 @@ def play(name: str, logs: Path) -> tuple[float, dict[str, int]]:
     if done.returncode != 0:
         print(text[-4000:])
         raise SystemExit(f"bench: the {name} run failed (rc={done.returncode}); log: {log}")
-    changed = {m[1]: int(m[2]) for m in RECAP.finditer(text)}
+    changed = {host: counts["changed"] for host, counts in recap(text).items()}
     if not changed:
         raise SystemExit(f"bench: no PLAY RECAP in the {name} run; log: {log}")
     return seconds, changed

@@ -34,6 +34,15 @@ LAB_ENV = REPO / "inventory" / "lab" / "lab.env"
 NAMESPACE = "kubeforge-verify"
 KUBECTL = "/usr/local/bin/kubectl --kubeconfig /etc/kubernetes/admin.conf"
 GROUPS = ("kube_control_plane", "etcd", "kube_node", "k8s_cluster")
+ETCD_PKI = "/etc/kubernetes/pki/etcd"
+# The etcd role's own etcdctl settings (roles/etcd/defaults/main.yml, etcd_etcdctl_env).
+ETCDCTL = (
+    f"ETCDCTL_CACERT={ETCD_PKI}/ca.crt ETCDCTL_CERT={ETCD_PKI}/healthcheck-client.crt "
+    f"ETCDCTL_KEY={ETCD_PKI}/healthcheck-client.key ETCDCTL_DIAL_TIMEOUT=3s "
+    "ETCDCTL_COMMAND_TIMEOUT=5s /usr/local/bin/etcdctl"
+)
+# etcdctl against the member on the host it runs on.
+ETCDCTL_LOCAL = f"{ETCDCTL} --endpoints=https://127.0.0.1:2379"
 
 
 def wait_for(what: str, probe: Callable[[], str | None], timeout: float, every: float = 3) -> None:

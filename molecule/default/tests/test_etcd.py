@@ -7,17 +7,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from clustercheck import Inventory, run_ok
+from clustercheck import ETCD_PKI as PKI
+from clustercheck import ETCDCTL, Inventory, run_ok
 
-PKI = "/etc/kubernetes/pki/etcd"
 CLIENT_PORT = 2379
 PEER_PORT = 2380
-# The etcd role's own etcdctl settings (roles/etcd/defaults/main.yml, etcd_etcdctl_env).
-ETCDCTL = (
-    f"ETCDCTL_CACERT={PKI}/ca.crt ETCDCTL_CERT={PKI}/healthcheck-client.crt "
-    f"ETCDCTL_KEY={PKI}/healthcheck-client.key ETCDCTL_DIAL_TIMEOUT=3s "
-    "ETCDCTL_COMMAND_TIMEOUT=5s /usr/local/bin/etcdctl"
-)
 LOCAL = f"--endpoints=https://127.0.0.1:{CLIENT_PORT}"
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import scenario
 from clustercheck import (
+    ETCDCTL_LOCAL,
     Inventory,
     Kubectl,
     load_balancer_problems,
@@ -21,12 +22,6 @@ from clustercheck import (
 from runbook import read_run, runs_dir
 
 REMOVED = {"remove-worker": "node6", "remove-first-control-plane": "node1"}
-ETCDCTL = (
-    "ETCDCTL_CACERT=/etc/kubernetes/pki/etcd/ca.crt"
-    " ETCDCTL_CERT=/etc/kubernetes/pki/etcd/healthcheck-client.crt"
-    " ETCDCTL_KEY=/etc/kubernetes/pki/etcd/healthcheck-client.key"
-    " etcdctl --endpoints=https://127.0.0.1:2379"
-)
 
 
 SERVICES = [
@@ -72,10 +67,10 @@ def test_the_remaining_nodes_are_ready(inventory: Inventory, kubectl: Kubectl) -
 def test_etcd_is_the_remaining_members_all_healthy(inventory: Inventory) -> None:
     for name in inventory.groups["etcd"]:
         host = inventory.host(name)
-        members = json.loads(run_ok(host, f"{ETCDCTL} member list -w json", "member list"))
+        members = json.loads(run_ok(host, f"{ETCDCTL_LOCAL} member list -w json", "member list"))
         assert sorted(m["name"] for m in members["members"]) == sorted(inventory.groups["etcd"])
         health = json.loads(
-            run_ok(host, f"{ETCDCTL} endpoint health --cluster -w json", "endpoint health")
+            run_ok(host, f"{ETCDCTL_LOCAL} endpoint health --cluster -w json", "endpoint health")
         )
         assert all(h["health"] for h in health) and len(health) == len(inventory.groups["etcd"])
 

@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clustercheck import Inventory, Kubectl, load_balancer_problems, node_conditions, run_ok
+from clustercheck import (
+    ETCDCTL_LOCAL,
+    Inventory,
+    Kubectl,
+    load_balancer_problems,
+    node_conditions,
+    run_ok,
+)
 from runbook import read_run
 
 WORKER = "node6"
@@ -104,13 +111,6 @@ def test_every_apiserver_serves_a_certificate_naming_the_new_host(inventory: Inv
 
 def test_etcd_keeps_its_three_members(inventory: Inventory) -> None:
     first = inventory.host(inventory.groups["etcd"][0])
-    members = run_ok(
-        first,
-        "ETCDCTL_CACERT=/etc/kubernetes/pki/etcd/ca.crt"
-        " ETCDCTL_CERT=/etc/kubernetes/pki/etcd/healthcheck-client.crt"
-        " ETCDCTL_KEY=/etc/kubernetes/pki/etcd/healthcheck-client.key"
-        " etcdctl --endpoints=https://127.0.0.1:2379 member list -w json",
-        "etcd member list",
-    )
+    members = run_ok(first, f"{ETCDCTL_LOCAL} member list -w json", "etcd member list")
     names = sorted(m["name"] for m in json.loads(members)["members"])
     assert names == sorted(inventory.groups["etcd"]), names
