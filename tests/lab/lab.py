@@ -300,26 +300,22 @@ def nodes_to_remove(existing: list[str], nodes: int, fresh: bool) -> list[str]:
     ]
 
 
+def ssh_argv(index: int, key: Path, connect_timeout: int = 5) -> list[str]:
+    """ssh to node<index> as root with the lab's key, a command to follow."""
+    return [
+        "ssh", "-i", str(key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+        "-o", "UserKnownHostsFile=/dev/null", "-o", f"ConnectTimeout={connect_timeout}",
+        "-o", "LogLevel=ERROR", f"root@{cfg.node_ip(index)}",
+    ]  # fmt: skip
+
+
 def wait_ssh(nodes: int, key: Path, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     pending = set(range(1, nodes + 1))
     while pending and time.monotonic() < deadline:
         for i in sorted(pending):
             done = run(
-                "ssh",
-                "-i",
-                str(key),
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "ConnectTimeout=3",
-                "-o",
-                "LogLevel=ERROR",
-                f"root@{cfg.node_ip(i)}",
+                *ssh_argv(i, key, connect_timeout=3),
                 "systemctl is-system-running --wait >/dev/null; python3 -V",
                 check=False,
                 capture=True,

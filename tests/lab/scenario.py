@@ -47,9 +47,7 @@ def number(host: str) -> int:
 
 def ssh(index: int, command: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["ssh", "-i", str(lab.ssh_key()), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-         "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR",
-         f"root@{cfg.node_ip(index)}", command],
+        [*lab.ssh_argv(index, lab.ssh_key()), command],
         capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
 
