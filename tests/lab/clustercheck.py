@@ -35,11 +35,11 @@ NAMESPACE = "kubeforge-verify"
 KUBECTL = "/usr/local/bin/kubectl --kubeconfig /etc/kubernetes/admin.conf"
 GROUPS = ("kube_control_plane", "etcd", "kube_node", "k8s_cluster")
 ETCD_PKI = "/etc/kubernetes/pki/etcd"
-# The etcd role's own etcdctl settings (roles/etcd/defaults/main.yml, etcd_etcdctl_env).
+# kubeforge's own etcdctl settings (etcdctl_env in roles/kubeforge_defaults).
 ETCDCTL = (
     f"ETCDCTL_CACERT={ETCD_PKI}/ca.crt ETCDCTL_CERT={ETCD_PKI}/healthcheck-client.crt "
     f"ETCDCTL_KEY={ETCD_PKI}/healthcheck-client.key ETCDCTL_DIAL_TIMEOUT=3s "
-    "ETCDCTL_COMMAND_TIMEOUT=5s /usr/local/bin/etcdctl"
+    "ETCDCTL_COMMAND_TIMEOUT=10s /usr/local/bin/etcdctl"
 )
 # etcdctl against the member on the host it runs on.
 ETCDCTL_LOCAL = f"{ETCDCTL} --endpoints=https://127.0.0.1:2379"
