@@ -4,10 +4,11 @@
 reset, upgrade), each starting from the cluster the one before left. Run alone,
 a scenario's prepare step builds that starting point itself:
 
-    scenario.py ensure-cluster INVENTORY [--kube-version V]
+    scenario.py ensure-cluster INVENTORY [--kube-version V|previous]
         nothing to do if the cluster of INVENTORY runs: exactly its k8s_cluster
-        hosts as Ready nodes at V (default: the collection's kube_version);
-        otherwise its nodes are recreated and cluster.yml deploys it.
+        hosts as Ready nodes at V (default: the collection's kube_version;
+        previous: what previous-version prints); otherwise its nodes are
+        recreated and cluster.yml deploys it.
     scenario.py ensure-fresh N[,N...]
         recreates the listed lab nodes if anything was deployed on them.
     scenario.py previous-version
@@ -114,6 +115,12 @@ def ensure_fresh(indexes: list[int]) -> None:
         refresh(touched)
 
 
+def previous_version() -> str:
+    supported = cfg.load_defaults()["kube_supported_versions"]
+    assert isinstance(supported, list) and len(supported) > 1, supported
+    return str(supported[1]).removeprefix("v")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -127,11 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("previous-version")
     args = parser.parse_args(argv)
     if args.command == "previous-version":
-        supported = cfg.load_defaults()["kube_supported_versions"]
-        assert isinstance(supported, list) and len(supported) > 1, supported
-        print(str(supported[1]).removeprefix("v"))
+        print(previous_version())
     elif args.command == "ensure-cluster":
-        ensure_cluster(args.inventory.resolve(), args.kube_version.removeprefix("v"))
+        version = previous_version() if args.kube_version == "previous" else args.kube_version
+        ensure_cluster(args.inventory.resolve(), version.removeprefix("v"))
     else:
         ensure_fresh([int(x) for x in args.nodes.split(",") if x.strip()])
     return 0
