@@ -90,7 +90,6 @@ def builds(v: cfg.Versions) -> list[Build]:
         Build("coredns", v.coredns, ("coredns",)),
         Build("flannel", v.flannel, ("flanneld",)),
         Build("flannel-cni", v.flannel_cni, ("flannel",)),
-        Build("metrics-server", v.metrics_server, ("metrics-server",)),
         Build(
             "cpa",
             v.dns_autoscaler,

@@ -67,10 +67,6 @@ def cluster_images(v: cfg.Versions) -> list[Image]:
         ),
         "nginx": ("nginx", {}),
         "haproxy": ("haproxy", {}),
-        "metrics_server": (
-            "metrics-server",
-            {"metrics-server": b[("metrics-server", v.metrics_server)].path("metrics-server")},
-        ),
         "dnsautoscaler": (
             "cpa",
             {

@@ -69,7 +69,6 @@ class Versions:
     coredns: str
     flannel: str
     flannel_cni: str
-    metrics_server: str
     dns_autoscaler: str
 
 
@@ -110,7 +109,6 @@ def versions() -> Versions:
         coredns=str(d["coredns_version"]),
         flannel=str(d["flannel_version"]),
         flannel_cni=str(lab["flannel_cni_image_tag"]).removeprefix("v"),
-        metrics_server=str(d["metrics_server_version"]),
         dns_autoscaler=str(lab["dnsautoscaler_image_tag"]).removeprefix("v"),
     )
 
