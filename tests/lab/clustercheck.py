@@ -188,6 +188,7 @@ def namespace(kubectl: Kubectl) -> Iterator[str]:
 
 
 LB_CONFIG_DIR = "/etc/kubernetes/apiserver-lb"
+LB_CHECK_CERT = "/etc/kubernetes/pki/kubelet-client.crt"
 
 
 def load_balancer_problems(
@@ -218,7 +219,13 @@ def load_balancer_problems(
         )  # fmt: skip
         if found != sorted(apiservers):
             problems.append(f"{name}: {path} names {found}, not {sorted(apiservers)}")
-        digest = run_ok(host, f"sha1sum {path}", "sha1sum").split()[0]
+        # The manifest's hash: of the configuration and, for haproxy, of the
+        # check certificate's sha1 after it (roles/node/vars/main.yml).
+        extra = (
+            f"sha1sum {LB_CHECK_CERT} | cut -d' ' -f1 | tr -d '\\n'"
+            if listing[0] == "haproxy.cfg" else "true"
+        )  # fmt: skip
+        digest = run_ok(host, f"{{ cat {path}; {extra}; }} | sha1sum", "sha1sum").split()[0]
         pod = pods.get(name)
         if pod is None:
             problems.append(f"{name}: no apiserver-lb pod runs on it")
