@@ -189,20 +189,16 @@ def namespace(kubectl: Kubectl) -> Iterator[str]:
 
 LB_CONFIG_DIR = "/etc/kubernetes/apiserver-lb"
 LB_CHECK_CERT = "/etc/kubernetes/pki/kubelet-client.crt"
+CRICTL = "/usr/local/bin/crictl"
 
 
 def load_balancer_problems(
-    inventory: Inventory, kubectl: Kubectl, hosts: list[str], apiservers: list[str]
+    inventory: Inventory, hosts: list[str], apiservers: list[str]
 ) -> list[str]:
     """What is wrong with the local load balancers (apiserver_ha_mode local_lb)
     of `hosts`: each one's configuration must name exactly the `apiservers`
     (host:port) as upstreams, and its running static pod must be the one made
     from that configuration (the manifest's config hash)."""
-    pods = {
-        p["spec"].get("nodeName"): p
-        for p in kubectl.json("get", "pods", "-n", "kube-system", "-l",
-                              "app.kubernetes.io/name=apiserver-lb")["items"]
-    }  # fmt: skip
     problems: list[str] = []
     for name in hosts:
         host = inventory.host(name)
@@ -226,15 +222,16 @@ def load_balancer_problems(
             if listing[0] == "haproxy.cfg" else "true"
         )  # fmt: skip
         digest = run_ok(host, f"{{ cat {path}; {extra}; }} | sha1sum", "sha1sum").split()[0]
-        pod = pods.get(name)
-        if pod is None:
-            problems.append(f"{name}: no apiserver-lb pod runs on it")
-            continue
-        annotation = pod["metadata"].get("annotations", {}).get("kubeforge.io/config-hash")
-        if annotation != digest or pod["status"].get("phase") != "Running":
+        # The pod the kubelet runs, not its mirror in the API (which lags).
+        listed = run_ok(host, f"{CRICTL} pods --name apiserver-lb --state ready -o json", "pods")
+        hashes = [
+            (pod.get("annotations") or {}).get("kubeforge.io/config-hash")
+            for pod in json.loads(listed).get("items") or []
+        ]
+        if hashes != [digest]:
             problems.append(
-                f"{name}: its apiserver-lb pod ({pod['status'].get('phase')}, config hash "
-                f"{annotation}) does not run the configuration on disk (sha1 {digest})"
+                f"{name}: its ready apiserver-lb pods carry config hashes {hashes}, "
+                f"not the configuration on disk's ({digest})"
             )
     return problems
 

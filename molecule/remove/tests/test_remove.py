@@ -75,10 +75,10 @@ def test_etcd_is_the_remaining_members_all_healthy(inventory: Inventory) -> None
         assert all(h["health"] for h in health) and len(health) == len(inventory.groups["etcd"])
 
 
-def test_no_load_balancer_points_at_a_removed_host(inventory: Inventory, kubectl: Kubectl) -> None:
+def test_no_load_balancer_points_at_a_removed_host(inventory: Inventory) -> None:
     apiservers = [f"{inventory.address(h)}:6443" for h in inventory.groups["kube_control_plane"]]
     hosts = inventory.groups["k8s_cluster"]
-    assert load_balancer_problems(inventory, kubectl, hosts, apiservers) == []
+    assert load_balancer_problems(inventory, hosts, apiservers) == []
 
 
 def test_the_apiservers_use_only_the_remaining_etcd_members(inventory: Inventory) -> None:

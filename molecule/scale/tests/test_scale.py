@@ -85,14 +85,10 @@ def test_both_new_hosts_are_ready_nodes(inventory: Inventory, kubectl: Kubectl) 
     print(f"cluster.yml adding {CONTROL_PLANE}: {run['seconds']:.0f}s")
 
 
-def test_every_load_balancer_lists_the_new_apiserver(
-    inventory: Inventory, kubectl: Kubectl
-) -> None:
+def test_every_load_balancer_lists_the_new_apiserver(inventory: Inventory) -> None:
     apiservers = [f"{inventory.address(h)}:6443" for h in inventory.groups["kube_control_plane"]]
     assert f"{inventory.address(CONTROL_PLANE)}:6443" in apiservers
-    problems = load_balancer_problems(
-        inventory, kubectl, inventory.groups["k8s_cluster"], apiservers
-    )
+    problems = load_balancer_problems(inventory, inventory.groups["k8s_cluster"], apiservers)
     assert problems == []
 
 
