@@ -12,7 +12,7 @@ NODES ?= 5
 LAB := $(VENV)/bin/python tests/lab/lab.py
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: help setup lint unit lab-build lab-up lab-down lab-test preflight-test molecule-default molecule-day2 bench-deploy demo test
+.PHONY: help setup lint unit lab-build lab-up lab-down lab-test preflight-test molecule-default molecule-day2 molecule-all bench-deploy demo test
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -58,8 +58,7 @@ molecule-default: setup  ## molecule: fresh 5-node lab, cluster.yml, idempotence
 
 # The day-2 scenarios, each starting from the cluster the one before left; the
 # first deploys its own starting point (the 5-node cluster of `default`) when
-# the lab has none. The lab is taken down at the end. Not part of `make test`
-# yet: the upgrade scenario does not pass (docs/testing.md).
+# the lab has none. The lab is taken down at the end.
 molecule-day2: setup  ## molecule: scale, remove, reset, upgrade; lab down at the end
 	molecule test -s scale
 	molecule test -s remove
@@ -70,6 +69,12 @@ molecule-day2: setup  ## molecule: scale, remove, reset, upgrade; lab down at th
 	$(LAB) inventory inventory/lab/hosts-upgrade.yml --control-plane 2,3,7 --workers 4,5
 	KUBEFORGE_UPGRADE_INVENTORY=$(CURDIR)/inventory/lab/hosts-upgrade.yml molecule test -s upgrade
 	$(LAB) down
+
+# What make test runs: `default` keeps its cluster (--destroy=never) as the
+# starting point of the day-2 scenarios, which take the lab down at the end.
+molecule-all: setup  ## molecule: default, then the day-2 scenarios on its cluster
+	molecule test -s default --destroy=never
+	$(MAKE) molecule-day2
 
 lab-test: setup  ## integration tests of the lab itself (brings a small lab up and down)
 	$(PYTEST) tests/integration/test_lab.py
@@ -84,4 +89,4 @@ demo: lab-up  ## bring up a 5-node lab, deploy an HA cluster onto it, show the n
 	ansible -i inventory/lab/hosts.yml 'kube_control_plane[0]' -m ansible.builtin.command \
 	  -a 'kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o wide'
 
-test: lint unit preflight-test molecule-default lab-test  ## everything CI runs
+test: lint unit preflight-test molecule-all lab-test  ## everything CI runs

@@ -30,8 +30,14 @@ def run(argv: list[str], interrupt: bool, log: Path) -> tuple[int, dict[str, obj
     batches = drains = 0
     in_batch_task = interrupted = False
     with log.open("w") as out:
-        # Unbuffered: each line arrives as Ansible prints it.
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # Unbuffered: each line arrives as Ansible prints it; no colours (molecule
+        # forces them), or the patterns above do not match.
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+        }
         proc = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
@@ -90,5 +96,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("ANSIBLE_NOCOLOR", "1")
     sys.exit(main())

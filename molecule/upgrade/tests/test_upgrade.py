@@ -9,14 +9,17 @@ By hand: pytest --ansible-inventory=<inventory> molecule/upgrade/tests/
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from clustercheck import Inventory, Kubectl, run_ok
+from runbook import recap
 
 REPO = Path(__file__).resolve().parents[3]
 VERSIONS = yaml.safe_load(
@@ -44,15 +47,9 @@ def playbook(inventory: Inventory, *args: str) -> tuple[int, str]:
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
     )
     return done.returncode, done.stdout + done.stderr
-
-
-def recap(output: str) -> dict[str, dict[str, int]]:
-    hosts: dict[str, dict[str, int]] = {}
-    for m in re.finditer(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", output, re.M):
-        hosts[m[1]] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m[2])}
-    return hosts
 
 
 def test_binaries_and_running_services_at_the_new_version(inventory: Inventory) -> None:
@@ -132,11 +129,11 @@ def probe_counts(inventory: Inventory, file: str) -> dict[str, tuple[int, int, l
     return counts
 
 
-def timings(inventory: Inventory) -> dict[str, dict[str, float]]:
+def timings(inventory: Inventory) -> dict[str, dict[str, Any]]:
     path = inventory.path.parent / "artifacts" / "upgrade" / "timings.json"
     if not path.is_file():
         pytest.fail(f"{path} is missing: converge (molecule/upgrade/converge.yml) did not run")
-    data: dict[str, dict[str, float]] = json.loads(path.read_text())
+    data: dict[str, dict[str, Any]] = json.loads(path.read_text())
     return data
 
 
@@ -144,6 +141,9 @@ def test_interrupted_run_then_rerun_finished(inventory: Inventory) -> None:
     data = timings(inventory)
     assert data["interrupted"]["interrupted"], data
     assert data["rerun"]["rc"] == 0, data
+    # The re-run went through every host's batch, and its timings were read.
+    hosts = {batch["host"] for batch in data["rerun"]["batches"]}
+    assert hosts == set(cluster_hosts(inventory)), data
     print(json.dumps(data, indent=2))
 
 
