@@ -36,6 +36,12 @@ def runs_dir() -> Path:
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
+def plain_env() -> dict[str, str]:
+    """The environment for an ansible-playbook whose output is parsed: no
+    colours, also under molecule, which forces them."""
+    return {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+
+
 def recap(text: str) -> dict[str, dict[str, int]]:
     text = ANSI.sub("", text)
     return {
@@ -48,10 +54,9 @@ def run(name: str, args: list[str]) -> dict[str, Any]:
     log = runs_dir() / f"{name}.log"
     start = time.monotonic()
     with log.open("w") as out:
-        env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
         rc = subprocess.run(
             ["ansible-playbook", *args], cwd=cfg.REPO, stdout=out, stderr=subprocess.STDOUT,
-            env=env, check=False,
+            env=plain_env(), check=False,
         ).returncode  # fmt: skip
     seconds = round(time.monotonic() - start, 1)
     text = log.read_text()

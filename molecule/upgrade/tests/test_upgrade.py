@@ -9,7 +9,6 @@ By hand: pytest --ansible-inventory=<inventory> molecule/upgrade/tests/
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from datetime import datetime
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 from clustercheck import Inventory, Kubectl, run_ok
-from runbook import recap
+from runbook import plain_env, recap
 
 REPO = Path(__file__).resolve().parents[3]
 VERSIONS = yaml.safe_load(
@@ -47,7 +46,7 @@ def playbook(inventory: Inventory, *args: str) -> tuple[int, str]:
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
+        env=plain_env(),
     )
     return done.returncode, done.stdout + done.stderr
 
