@@ -72,7 +72,12 @@ molecule-day2: setup  ## molecule: scale, remove, reset, upgrade; lab down at th
 
 # What make test runs: `default` keeps its cluster (--destroy=never) as the
 # starting point of the day-2 scenarios, which take the lab down at the end.
+# --destroy=never also skips the opening destroy, which is what clears molecule's
+# state: a state left saying "created" (an earlier run, or any checkout with the
+# same directory name: molecule keys its state on that name) would skip create
+# and deploy onto whatever lab is up. `molecule reset` clears it first.
 molecule-all: setup  ## molecule: default, then the day-2 scenarios on its cluster
+	molecule reset -s default
 	molecule test -s default --destroy=never
 	$(MAKE) molecule-day2
 
