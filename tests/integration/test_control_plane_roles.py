@@ -33,6 +33,7 @@ from pathlib import Path
 import labconfig as cfg
 import pytest
 import yaml
+from runbook import plain_env
 
 NODES = {"node8": cfg.node_ip(8), "node9": cfg.node_ip(9)}
 SSH_KEY = cfg.LAB_INVENTORY / "ssh" / "id_ed25519"
@@ -119,12 +120,11 @@ def tool(name: str) -> str:
 
 
 def playbook(name: str, playbook: Path, inv: Path, *args: str, check: bool = True) -> Run:
-    env = {**os.environ, "ANSIBLE_CONFIG": str(cfg.REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
     start = time.monotonic()
     done = subprocess.run(
         [tool("ansible-playbook"), "-i", str(inv), str(playbook), *args],
         cwd=cfg.REPO,
-        env=env,
+        env=plain_env(),
         text=True,
         capture_output=True,
     )

@@ -12,17 +12,16 @@ work runs on the other nodes at the same time. The lab must be up
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from runbook import plain_env, recap
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_INVENTORY = REPO / "inventory/lab/hosts.yml"
@@ -124,10 +123,7 @@ class Run:
     def __init__(self, done: subprocess.CompletedProcess[str]) -> None:
         self.rc = done.returncode
         self.output = done.stdout + done.stderr
-        self.recap = {
-            m[1]: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m[2])}
-            for m in re.finditer(r"^(\S+)\s+: (ok=.*)$", self.output, re.M)
-        }
+        self.recap = recap(self.output)
         self.errors: list[str] = []
         for m in re.finditer(r"^fatal: \[[^\]]+\]: FAILED! => (\{.*\})$", self.output, re.M):
             msg = json.loads(m[1]).get("msg")
@@ -138,17 +134,9 @@ class Run:
 
 
 def opening(inventory: Path, *args: str) -> Run:
-    venv_bin = Path(sys.executable).parent
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORCE_COLOR": "0",
-        "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
     done = subprocess.run(
         ["ansible-playbook", "-i", str(inventory), "playbooks/opening.yml", *args],
-        cwd=REPO, env=env, text=True, capture_output=True, timeout=600,
+        cwd=REPO, env=plain_env(), text=True, capture_output=True, timeout=600,
     )  # fmt: skip
     return Run(done)
 

@@ -39,6 +39,7 @@ import lab
 import labconfig as cfg
 import pytest
 import yaml
+from runbook import plain_env
 
 INDEXES = (6, 7, 8, 9)
 NODES = {f"node{i}": cfg.node_ip(i) for i in INDEXES}
@@ -207,11 +208,10 @@ def write_inventory() -> Path:
 
 
 def playbook(name: str) -> Run:
-    env = {**os.environ, "ANSIBLE_CONFIG": str(cfg.REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
     start = time.monotonic()
     done = subprocess.run(
         [tool("ansible-playbook"), "-i", str(WORKDIR / "hosts.yml"), "cluster.yml", *EXTRA_VARS],
-        cwd=cfg.REPO, env=env, text=True, capture_output=True,
+        cwd=cfg.REPO, env=plain_env(), text=True, capture_output=True,
     )  # fmt: skip
     run = Run(name, done.stdout, time.monotonic() - start)
     log = WORKDIR / f"{name}.log"

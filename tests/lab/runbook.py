@@ -37,9 +37,17 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def plain_env() -> dict[str, str]:
-    """The environment for an ansible-playbook whose output is parsed: no
-    colours, also under molecule, which forces them."""
-    return {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+    """The environment for an ansible-playbook whose output is parsed: the
+    repository's ansible.cfg, the tools of this Python's virtualenv first on
+    PATH, and no colours, also under molecule, which forces them."""
+    venv_bin = str(Path(sys.executable).parent)
+    return {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(cfg.REPO / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "PATH": os.pathsep.join([venv_bin, os.environ.get("PATH", "")]),
+    }
 
 
 def recap(text: str) -> dict[str, dict[str, int]]:

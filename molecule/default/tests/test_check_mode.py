@@ -8,15 +8,10 @@ alone, whatever the run would have changed.
 
 from __future__ import annotations
 
-import os
-import re
 import subprocess
-import sys
-from pathlib import Path
 
 from clustercheck import REPO, Inventory
-
-RECAP = re.compile(r"^(\S+)\s+: (ok=\d+.*)$", re.M)
+from runbook import plain_env, recap
 
 
 def changed_tasks(output: str) -> list[str]:
@@ -32,32 +27,21 @@ def changed_tasks(output: str) -> list[str]:
 
 
 def test_check_mode_run_fails_nothing_and_changes_nothing(inventory: Inventory) -> None:
-    venv_bin = Path(sys.executable).parent
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORCE_COLOR": "0",
-        "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
     done = subprocess.run(
         ["ansible-playbook", "-i", str(inventory.path), "cluster.yml", "--check", "--diff"],
-        cwd=REPO, env=env, text=True, capture_output=True, timeout=3000,
+        cwd=REPO, env=plain_env(), text=True, capture_output=True, timeout=3000,
     )  # fmt: skip
     output = done.stdout + done.stderr
     tail = output[-6000:]
     assert done.returncode == 0, (
         f"cluster.yml --check --diff failed (rc={done.returncode}):\n{tail}"
     )
-    recap = {
-        m[1]: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m[2])}
-        for m in RECAP.finditer(output)
-    }
+    counts_of = recap(output)
     hosts = set(inventory.groups["k8s_cluster"]) | set(inventory.groups["etcd"])
-    assert hosts <= set(recap), f"no recap line for {sorted(hosts - set(recap))}:\n{tail}"
+    assert hosts <= set(counts_of), f"no recap line for {sorted(hosts - set(counts_of))}:\n{tail}"
     bad = {
         host: counts
-        for host, counts in recap.items()
+        for host, counts in counts_of.items()
         if counts["changed"] or counts["failed"] or counts["unreachable"]
     }
     assert not bad, (
