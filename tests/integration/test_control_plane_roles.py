@@ -22,7 +22,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -114,15 +113,10 @@ def require_lab() -> None:
         )
 
 
-def tool(name: str) -> str:
-    beside = Path(sys.executable).parent / name
-    return str(beside) if beside.exists() else name
-
-
 def playbook(name: str, playbook: Path, inv: Path, *args: str, check: bool = True) -> Run:
     start = time.monotonic()
     done = subprocess.run(
-        [tool("ansible-playbook"), "-i", str(inv), str(playbook), *args],
+        ["ansible-playbook", "-i", str(inv), str(playbook), *args],
         cwd=cfg.REPO,
         env=plain_env(),
         text=True,

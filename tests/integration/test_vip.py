@@ -26,7 +26,6 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -105,11 +104,6 @@ class Deployment:
     runs: dict[str, Run]
     kubectl: Path
     timings: dict[str, object]
-
-
-def tool(name: str) -> str:
-    beside = Path(sys.executable).parent / name
-    return str(beside) if beside.exists() else name
 
 
 def node_image() -> str:
@@ -210,7 +204,7 @@ def write_inventory() -> Path:
 def playbook(name: str) -> Run:
     start = time.monotonic()
     done = subprocess.run(
-        [tool("ansible-playbook"), "-i", str(WORKDIR / "hosts.yml"), "cluster.yml", *EXTRA_VARS],
+        ["ansible-playbook", "-i", str(WORKDIR / "hosts.yml"), "cluster.yml", *EXTRA_VARS],
         cwd=cfg.REPO, env=plain_env(), text=True, capture_output=True,
     )  # fmt: skip
     run = Run(name, done.stdout, time.monotonic() - start)
