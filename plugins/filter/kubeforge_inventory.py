@@ -26,6 +26,13 @@ NETWORK_PLUGINS = ("flannel",)
 PLANNED_NETWORK_PLUGINS = ("calico",)
 HA_MODES = ("local_lb", "vip", "external")
 LB_TYPES = ("nginx", "haproxy")
+# Control-plane flags that take a Go duration ("40s", "1m0s", "1h30m").
+DURATION_SETTINGS = (
+    "kube_apiserver_request_timeout",
+    "kube_apiserver_shutdown_delay_duration",
+    "kube_controller_node_monitor_grace_period",
+    "kube_controller_node_monitor_period",
+)
 SETTINGS = (
     "kube_version",
     "kube_supported_versions",
@@ -38,6 +45,7 @@ SETTINGS = (
     "loadbalancer_apiserver_type",
     "loadbalancer_apiserver_port",
     "loadbalancer_apiserver",
+    *DURATION_SETTINGS,
 )
 
 # Settings of role apiserver_vip, checked when the inventory sets them (their
@@ -45,6 +53,7 @@ SETTINGS = (
 VIP_SETTINGS = ("apiserver_vip_router_id", "apiserver_vip_auth_pass_length")
 
 _VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
+_DURATION = re.compile(r"0|((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+")
 _DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS1123_SUBDOMAIN = re.compile(rf"{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*")
 
@@ -266,6 +275,20 @@ def check_network_plugin(plugin: Any) -> list[str]:
     return [f"kube_network_plugin {plugin!r} is unknown; use one of: {', '.join(NETWORK_PLUGINS)}"]
 
 
+def check_durations(settings: Mapping[str, Any]) -> list[str]:
+    """The duration flags in Go's syntax, which the components parse at start:
+    a bad one would stop an apiserver from starting halfway through a run."""
+    errors: list[str] = []
+    for var in DURATION_SETTINGS:
+        value = settings.get(var)
+        if var in settings and not (isinstance(value, str) and _DURATION.fullmatch(value)):
+            errors.append(
+                f"{var} {value!r} is not a duration: a number with a unit, "
+                "for example 5s, 40s, 1m0s or 1h30m (units: ns, us, ms, s, m, h)"
+            )
+    return errors
+
+
 def _port_error(var: str, value: Any) -> list[str]:
     try:
         ok = 0 < int(value) < 65536 and str(int(value)) == str(value).strip()
@@ -379,6 +402,7 @@ def kubeforge_inventory_errors(
         *check_version(settings.get("kube_version"), settings.get("kube_supported_versions", [])),
         *check_network_plugin(plugin),
         *check_apiserver_access(settings),
+        *check_durations(settings),
         *check_vip(settings, managed, hostvars),
     ]
 

@@ -531,3 +531,26 @@ def test_preflight_hands_every_setting_to_the_checks() -> None:
     preflight = yaml.safe_load((REPO / "roles/preflight/defaults/main.yml").read_text())
     handed = set(preflight["preflight_inventory_settings"])
     assert handed == {*inv.SETTINGS, *inv.VIP_SETTINGS}
+
+
+# Durations
+
+
+@pytest.mark.parametrize("var", inv.DURATION_SETTINGS)
+@pytest.mark.parametrize("value", ["10s", "1m0s", "1h30m", "0", "500ms", "1.5s"])
+def test_go_durations_pass(var: str, value: str) -> None:
+    groups, hostvars, settings = cluster()
+    settings[var] = value
+    assert errors(groups, hostvars, settings) == []
+
+
+@pytest.mark.parametrize("var", inv.DURATION_SETTINGS)
+@pytest.mark.parametrize(
+    "value", ["10", "5 s", "5 seconds", "-5s", "s", "", None, 10, "1d", " 40s"]
+)
+def test_malformed_durations_fail_naming_the_variable(var: str, value: Any) -> None:
+    groups, hostvars, settings = cluster()
+    settings[var] = value
+    msg = one_error(groups, hostvars, settings)
+    assert msg.startswith(f"{var} {value!r} is not a duration"), msg
+    assert "5s, 40s, 1m0s" in msg
