@@ -22,8 +22,7 @@ from typing import Any
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-NETWORK_PLUGINS = ("flannel",)
-PLANNED_NETWORK_PLUGINS = ("calico",)
+NETWORK_PLUGINS = ("flannel", "calico")
 HA_MODES = ("local_lb", "vip", "external")
 LB_TYPES = ("nginx", "haproxy")
 # Control-plane flags that take a Go duration ("40s", "1m0s", "1h30m").
@@ -47,6 +46,37 @@ SETTINGS = (
     "loadbalancer_apiserver",
     *DURATION_SETTINGS,
 )
+
+# calico's settings (kubespray's names), checked with kube_network_plugin calico.
+CALICO_SETTINGS = (
+    "calico_version",
+    "calico_datastore",
+    "calico_network_backend",
+    "calico_vxlan_mode",
+    "calico_vxlan_vni",
+    "calico_vxlan_port",
+    "calico_pool_cidr",
+    "calico_pool_blocksize",
+    "calico_pool_nat_outgoing",
+    "calico_mtu",
+    "calico_veth_mtu",
+    "calico_ip_auto_method",
+    "calico_iptables_backend",
+    "calico_felix_prometheusmetricsenabled",
+    "calico_felix_prometheusmetricsport",
+    "calico_loglevel",
+    "calico_node_extra_envs",
+    "calico_crds_download_url",
+    "calico_crds_pinned",
+)
+CALICO_DATASTORES = ("kdd", "etcd")
+CALICO_VXLAN_MODES = ("Always", "CrossSubnet")
+CALICO_IPTABLES_BACKENDS = ("Auto", "Legacy", "NFT")
+CALICO_LOG_LEVELS = ("debug", "info", "warning", "error")
+CALICO_AUTO_METHODS = ("first-found", "kubernetes-internal-ip")
+CALICO_AUTO_METHOD_PREFIXES = ("interface=", "skip-interface=", "can-reach=", "cidr=")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_RELEASE = re.compile(r"\d+\.\d+\.\d+")
 
 # Settings of role apiserver_vip, checked when the inventory sets them (their
 # defaults are derived and valid); the password is handed over as its length only.
@@ -267,12 +297,130 @@ def check_version(version: Any, supported: Sequence[Any]) -> list[str]:
 def check_network_plugin(plugin: Any) -> list[str]:
     if plugin in NETWORK_PLUGINS:
         return []
-    if plugin in PLANNED_NETWORK_PLUGINS:
-        return [
-            f"kube_network_plugin {plugin!r} is not implemented yet; "
-            f"use one of: {', '.join(NETWORK_PLUGINS)}"
-        ]
     return [f"kube_network_plugin {plugin!r} is unknown; use one of: {', '.join(NETWORK_PLUGINS)}"]
+
+
+def _int_in(var: str, value: Any, low: int, high: int, what: str) -> list[str]:
+    try:
+        ok = low <= int(value) <= high and str(int(value)) == str(value).strip()
+    except (TypeError, ValueError):
+        ok = False
+    return [] if ok else [f"{var} {value!r} is not {what} ({low}-{high})"]
+
+
+def _choice(var: str, value: Any, choices: Sequence[str]) -> list[str]:
+    if value in choices:
+        return []
+    return [f"{var} {value!r} is unknown; use one of: {', '.join(choices)}"]
+
+
+def _bool(var: str, value: Any) -> list[str]:
+    if isinstance(value, bool) or str(value).lower() in ("true", "false", "yes", "no"):
+        return []
+    return [f"{var} {value!r} is not a boolean (true or false)"]
+
+
+def _inside(inner: IPNetwork, outer: IPNetwork) -> bool:
+    return inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]
+
+
+def check_calico(settings: Mapping[str, Any], groups: Mapping[str, Sequence[str]]) -> list[str]:
+    """kube_network_plugin calico: VXLAN only (no BGP), valid pool, MTU and felix settings."""
+    if settings.get("kube_network_plugin") != "calico":
+        return []
+    s = settings
+    errors: list[str] = []
+    calico_rr = _members(groups, "calico_rr")
+    if calico_rr:
+        errors.append(
+            f"group calico_rr lists {_hosts_list(calico_rr)}: route reflectors need BGP "
+            "(calico_network_backend bird), which kubeforge does not implement; "
+            "empty the group (calico runs VXLAN and needs none)"
+        )
+    backend = s.get("calico_network_backend")
+    if backend == "bird":
+        errors.append(
+            "calico_network_backend 'bird' (BGP) is not implemented: use vxlan "
+            "(calico_vxlan_mode Always or CrossSubnet)"
+        )
+    elif backend != "vxlan":
+        errors += _choice("calico_network_backend", backend, ("vxlan",))
+    if str(s.get("calico_version", "")).startswith("v"):
+        errors.append(
+            f"calico_version {s['calico_version']!r}: write it without the leading v "
+            f"({str(s['calico_version'])[1:]})"
+        )
+    elif not _RELEASE.fullmatch(str(s.get("calico_version", ""))):
+        errors.append(f"calico_version {s.get('calico_version')!r} is not a release (X.Y.Z)")
+    errors += _choice("calico_datastore", s.get("calico_datastore"), CALICO_DATASTORES)
+    mode = s.get("calico_vxlan_mode")
+    if mode == "Never":
+        errors.append(
+            "calico_vxlan_mode 'Never' leaves pod traffic between nodes unrouted without BGP, "
+            "which kubeforge does not implement: use Always or CrossSubnet"
+        )
+    else:
+        errors += _choice("calico_vxlan_mode", mode, CALICO_VXLAN_MODES)
+    errors += _int_in("calico_vxlan_vni", s.get("calico_vxlan_vni"), 1, 16777215, "a VXLAN VNI")
+    errors += _port_error("calico_vxlan_port", s.get("calico_vxlan_port"))
+    errors += _port_error(
+        "calico_felix_prometheusmetricsport", s.get("calico_felix_prometheusmetricsport")
+    )
+    pool, err = _parse_cidr("calico_pool_cidr", s.get("calico_pool_cidr"))
+    pods, _ = _parse_cidr("kube_pods_subnet", s.get("kube_pods_subnet"))
+    if err:
+        errors.append(err)
+    elif pool is not None and pool.version != 4:
+        errors.append(f"calico_pool_cidr {pool} is IPv6: kubeforge's calico pool is IPv4")
+    elif pool is not None and pods is not None and not _inside(pool, pods):
+        errors.append(
+            f"calico_pool_cidr {pool} is not inside kube_pods_subnet {pods}: "
+            "the pool must be kube_pods_subnet or a part of it"
+        )
+    low = pool.prefixlen if pool is not None and pool.version == 4 else 20
+    errors += _int_in(
+        "calico_pool_blocksize", s.get("calico_pool_blocksize"), max(low, 20), 32,
+        "a block prefix length within calico_pool_cidr",
+    )  # fmt: skip
+    for var in ("calico_mtu", "calico_veth_mtu"):
+        value = s.get(var)
+        if str(value).strip() != "0":
+            errors += _int_in(var, value, 576, 65535, "an MTU (0 derives it from the host)")
+    errors += _choice("calico_iptables_backend", s.get("calico_iptables_backend"),
+                      CALICO_IPTABLES_BACKENDS)  # fmt: skip
+    errors += _choice("calico_loglevel", s.get("calico_loglevel"), CALICO_LOG_LEVELS)
+    for var in ("calico_felix_prometheusmetricsenabled", "calico_pool_nat_outgoing"):
+        errors += _bool(var, s.get(var))
+    method = str(s.get("calico_ip_auto_method", ""))
+    if method not in CALICO_AUTO_METHODS and not (
+        method.startswith(CALICO_AUTO_METHOD_PREFIXES) and "=" in method and method[-1] != "="
+    ):
+        errors.append(
+            f"calico_ip_auto_method {method!r} is unknown; use kubernetes-internal-ip, "
+            "first-found, interface=REGEX, skip-interface=REGEX, can-reach=DEST or cidr=CIDR"
+        )
+    envs = s.get("calico_node_extra_envs")
+    if not isinstance(envs, Mapping):
+        errors.append("calico_node_extra_envs must be a dict (variable name: value)")
+    else:
+        for name, value in envs.items():
+            if not _ENV_NAME.fullmatch(str(name)):
+                errors.append(f"calico_node_extra_envs: {name!r} is not a variable name")
+            elif isinstance(value, (Mapping, list)):
+                errors.append(f"calico_node_extra_envs.{name} must be a string, number or boolean")
+    url = str(s.get("calico_crds_download_url", ""))
+    if (
+        s.get("calico_datastore") == "kdd"
+        and not s.get("calico_crds_pinned")
+        and url.startswith("https://github.com/")
+    ):
+        errors.append(
+            f"calico_crds_download_url {url} is GitHub's source archive, for which GitHub "
+            "publishes no checksum: pin its sha256 in kubeforge_checksums.calico_crds"
+            f"['{s.get('calico_version')}'].<arch>, or serve it from files_repo with a "
+            "<file>.sha256 beside it"
+        )
+    return errors
 
 
 def check_durations(settings: Mapping[str, Any]) -> list[str]:
@@ -401,6 +549,7 @@ def kubeforge_inventory_errors(
         *check_networks(settings, managed, hostvars, cluster_size),
         *check_version(settings.get("kube_version"), settings.get("kube_supported_versions", [])),
         *check_network_plugin(plugin),
+        *check_calico(settings, groups),
         *check_apiserver_access(settings),
         *check_durations(settings),
         *check_vip(settings, managed, hostvars),

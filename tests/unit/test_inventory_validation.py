@@ -333,20 +333,12 @@ def test_malformed_supported_versions_fail() -> None:
     )
 
 
-def test_calico_is_known_but_not_implemented() -> None:
-    groups, hostvars, settings = cluster()
-    settings["kube_network_plugin"] = "calico"
-    assert one_error(groups, hostvars, settings) == (
-        "kube_network_plugin 'calico' is not implemented yet; use one of: flannel"
-    )
-
-
 @pytest.mark.parametrize("plugin", ["weave", "cilium", "Flannel", ""])
 def test_unknown_network_plugin_fails(plugin: str) -> None:
     groups, hostvars, settings = cluster()
     settings["kube_network_plugin"] = plugin
     assert one_error(groups, hostvars, settings) == (
-        f"kube_network_plugin {plugin!r} is unknown; use one of: flannel"
+        f"kube_network_plugin {plugin!r} is unknown; use one of: flannel, calico"
     )
 
 
@@ -530,7 +522,7 @@ def test_every_problem_is_reported_at_once() -> None:
 def test_preflight_hands_every_setting_to_the_checks() -> None:
     preflight = yaml.safe_load((REPO / "roles/preflight/defaults/main.yml").read_text())
     handed = set(preflight["preflight_inventory_settings"])
-    assert handed == {*inv.SETTINGS, *inv.VIP_SETTINGS}
+    assert handed == {*inv.SETTINGS, *inv.VIP_SETTINGS, *inv.CALICO_SETTINGS}
 
 
 # Durations
