@@ -278,9 +278,11 @@ def test_unknown_network_plugin_stops(tmp_path: Path) -> None:
     assert_stopped(run, BOTH, "kube_network_plugin 'weave' is unknown")
 
 
-def test_calico_stops_as_not_implemented(tmp_path: Path) -> None:
-    run = opening(standard(tmp_path), "-e", "kube_network_plugin=calico")
-    assert_stopped(run, BOTH, "kube_network_plugin 'calico' is not implemented yet")
+def test_calico_with_bgp_stops(tmp_path: Path) -> None:
+    run = opening(
+        standard(tmp_path), "-e", "kube_network_plugin=calico", "-e", "calico_network_backend=bird"
+    )
+    assert_stopped(run, BOTH, "calico_network_backend 'bird' (BGP) is not implemented: use vxlan")
 
 
 def test_unknown_ha_mode_stops(tmp_path: Path) -> None:
