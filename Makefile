@@ -12,7 +12,7 @@ NODES ?= 5
 LAB := $(VENV)/bin/python tests/lab/lab.py
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: help setup lint unit lab-build lab-up lab-down lab-test preflight-test molecule-default molecule-day2 molecule-all bench-deploy demo test
+.PHONY: help setup lint unit lab-build lab-up lab-down lab-test preflight-test molecule-default molecule-calico-etcd molecule-day2 molecule-all bench-deploy demo test
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -38,8 +38,12 @@ unit: setup  ## fast unit tests
 lab-build: setup  ## build the lab's binaries, mirror and images (cached)
 	$(LAB) build
 
-lab-up: setup  ## bring up the local lab (NODES=5 by default, 1-12)
-	$(LAB) up --nodes $(NODES)
+# LAB_ARGS: variables for the generated inventory, e.g.
+# LAB_ARGS="--var kube_network_plugin=calico".
+LAB_ARGS ?=
+
+lab-up: setup  ## bring up the local lab (NODES=5 by default, 1-12; LAB_ARGS="--var NAME=VALUE")
+	$(LAB) up --nodes $(NODES) $(LAB_ARGS)
 
 lab-down: setup  ## remove the lab's containers, volumes and network
 	$(LAB) down
@@ -53,8 +57,13 @@ preflight-test: setup  ## the opening play (preflight) against lab hosts node6 a
 
 # Replaces the lab's nodes with 5 fresh ones, deploys and verifies a cluster, and
 # takes the whole lab down at the end (docs/testing.md).
-molecule-default: setup  ## molecule: fresh 5-node lab, cluster.yml, idempotence, checks, lab down
+molecule-default: setup  ## molecule: fresh 5-node lab, cluster.yml (calico), idempotence, checks, lab down
 	molecule test -s default
+
+# The same scenario with calico's etcd datastore (not part of make test).
+molecule-calico-etcd: setup  ## molecule: scenario default with calico_datastore etcd, lab down
+	molecule reset -s default
+	KUBEFORGE_DEFAULT_LAB_ARGS="--var calico_datastore=etcd" molecule test -s default
 
 # The day-2 scenarios, each starting from the cluster the one before left; the
 # first deploys its own starting point (the 5-node cluster of `default`) when
@@ -85,8 +94,8 @@ lab-test: setup  ## integration tests of the lab itself (brings a small lab up a
 	$(PYTEST) tests/integration/test_lab.py
 
 # Replaces the lab's nodes with 5 fresh ones (the mirror and registry stay).
-bench-deploy: setup  ## wall time of cluster.yml on a fresh 5-node lab, and of a no-op re-run
-	$(LAB) up --nodes 5 --fresh
+bench-deploy: setup  ## wall time of cluster.yml on a fresh 5-node lab, and of a no-op re-run (LAB_ARGS too)
+	$(LAB) up --nodes 5 --fresh $(LAB_ARGS)
 	$(VENV)/bin/python tests/lab/bench.py
 
 demo: lab-up  ## bring up a 5-node lab, deploy an HA cluster onto it, show the nodes

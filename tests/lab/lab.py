@@ -12,6 +12,7 @@ an image registry, all built on this machine.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -329,18 +330,24 @@ def wait_ssh(nodes: int, key: Path, timeout: float = 120) -> None:
         raise SystemExit(f"lab: no SSH answer within {timeout:.0f}s from {names}")
 
 
-def write_inventory(nodes: int, key: Path) -> Path:
+def write_inventory(nodes: int, key: Path, variables: dict[str, str] | None = None) -> Path:
     """The default layout: node1-3 control plane and etcd (node1 alone below 3
     nodes), the rest workers."""
     control = list(range(1, min(nodes, 3) + 1)) if nodes >= 3 else [1]
     workers = [i for i in range(1, nodes + 1) if i not in control]
-    return write_layout(cfg.LAB_INVENTORY / "hosts.yml", key, control, control, workers)
+    return write_layout(cfg.LAB_INVENTORY / "hosts.yml", key, control, control, workers, variables)
 
 
 def write_layout(
-    path: Path, key: Path, control: list[int], etcd: list[int], workers: list[int]
+    path: Path,
+    key: Path,
+    control: list[int],
+    etcd: list[int],
+    workers: list[int],
+    variables: dict[str, str] | None = None,
 ) -> Path:
-    """An inventory of lab nodes (by number) in the given groups. Written
+    """An inventory of lab nodes (by number) in the given groups, with
+    `variables` for all hosts (e.g. kube_network_plugin: calico). Written
     outside inventory/lab, its directory gets a link to the lab's group_vars
     (and keeps its own artifacts, so its PKI is its own)."""
     members = sorted(set(control) | set(etcd) | set(workers))
@@ -366,6 +373,7 @@ def write_layout(
         "  vars:",
         "    ansible_user: root",
         f"    ansible_ssh_private_key_file: {key}",
+        *(f"    {name}: {json.dumps(value)}" for name, value in sorted((variables or {}).items())),
         "  children:",
     ]
 
@@ -389,6 +397,17 @@ def write_layout(
         group_vars.symlink_to(cfg.LAB_INVENTORY / "group_vars")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _variables(pairs: list[str]) -> dict[str, str]:
+    """['kube_network_plugin=calico'] -> {'kube_network_plugin': 'calico'}"""
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.isidentifier():
+            raise SystemExit(f"lab: --var {pair!r} is not NAME=VALUE")
+        out[name] = value
+    return out
 
 
 def _numbers(text: str) -> list[int]:
@@ -428,7 +447,7 @@ def build(report: artifacts.Report) -> str:
     return images.ensure_image(images.local_images()[0], report)
 
 
-def up(nodes: int, fresh: bool = False) -> None:
+def up(nodes: int, fresh: bool = False, variables: dict[str, str] | None = None) -> None:
     if not 1 <= nodes <= cfg.MAX_NODES:
         raise SystemExit(f"lab: NODES must be between 1 and {cfg.MAX_NODES}, not {nodes}")
     start = time.monotonic()
@@ -444,7 +463,7 @@ def up(nodes: int, fresh: bool = False) -> None:
         ensure_node(i, node_image, pubkey)
     wait_ssh(nodes, key)
     report.add(f"{nodes} node(s) answering SSH", "started", time.monotonic() - t)
-    inventory = write_inventory(nodes, key)
+    inventory = write_inventory(nodes, key, variables)
     env = write_env(nodes, cfg.versions())
     print("\nlab: summary")
     for line in report.lines:
@@ -490,15 +509,25 @@ def main(argv: list[str] | None = None) -> int:
     p_inv.add_argument("--control-plane", required=True, help="node numbers, e.g. 1,2,3")
     p_inv.add_argument("--etcd", help="node numbers (default: the control-plane nodes)")
     p_inv.add_argument("--workers", default="", help="node numbers, e.g. 4,5")
+    for p in (p_up, p_inv):
+        p.add_argument(
+            "--var",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="a variable for all hosts of the inventory, e.g. kube_network_plugin=calico",
+        )
     sub.add_parser("down", help="remove the lab")
     sub.add_parser("build", help="build artifacts, mirror and images only")
     args = parser.parse_args(argv)
     if args.command == "up":
-        up(args.nodes, fresh=args.fresh)
+        up(args.nodes, fresh=args.fresh, variables=_variables(args.var))
     elif args.command == "inventory":
         cp = _numbers(args.control_plane)
         etcd = _numbers(args.etcd) if args.etcd else cp
-        print(write_layout(args.path, ssh_key(), cp, etcd, _numbers(args.workers)))
+        variables = _variables(args.var)
+        layout = (cp, etcd, _numbers(args.workers))
+        print(write_layout(args.path, ssh_key(), *layout, variables))
     elif args.command == "down":
         down()
     else:

@@ -29,13 +29,13 @@ from clustercheck import Inventory, Kubectl, run_ok
 
 RECORD = "/var/lib/kubeforge/installed.json"
 SOURCE = re.compile(
-    r"/(?P<name>[^/_]+)_(?P<version>[^/_]+)_(?P<file>[^/]+?)(?:\.d/(?P<member>.+))?$"
+    r"/(?P<name>[^/]+?)_(?P<version>\d[^/_]*)_(?P<file>[^/]+?)(?:\.d/(?P<member>.+))?$"
 )
 # Installed by kubeforge's download role only; anything else there is unaccounted for.
 BIN_DIRS = ("/usr/local/bin", "/opt/cni/bin")
-# Copied into /opt/cni/bin by the flannel DaemonSet from its flannel-cni-plugin
-# image (checked with the images).
-FROM_IMAGES = {"/opt/cni/bin/flannel"}
+# Copied into /opt/cni/bin by the network plugin's DaemonSet from its images
+# (flannel's flannel-cni-plugin, calico's cni; checked with the images).
+FROM_IMAGES = {"/opt/cni/bin/flannel", "/opt/cni/bin/calico", "/opt/cni/bin/calico-ipam"}
 
 
 def images_of(pod: dict[str, Any]) -> Iterator[str]:
@@ -92,8 +92,10 @@ class Mirror:
         """The mirror URL of a download cache file name (`file` of `version`)."""
         for path in self.paths:
             folders, base = path.split("/")[:-1], posixpath.basename(path)
-            # The version is a folder (.../v1.37.2/...) or in the name (helm-v3.22.0-...).
-            if base == file and (f"v{version}" in folders or f"-v{version}-" in base):
+            # The version is a folder (.../v1.37.2/...) or in the name (helm-v3.22.0-...,
+            # a source archive v3.31.0.tar.gz).
+            in_name = f"-v{version}-" in base or base.startswith(f"v{version}.")
+            if base == file and (f"v{version}" in folders or in_name):
                 return f"{self.base_url}/{path}"
         return None
 

@@ -124,3 +124,16 @@ def test_the_removed_hosts_run_nothing_of_the_cluster() -> None:
         assert running == {}, f"{node}: still active: {running}"
         left = on_removed(node, "ls -d /etc/kubernetes /var/lib/etcd /var/lib/kubelet 2>&1 || true")
         assert "No such file" in left and "/etc/kubernetes\n" not in left, f"{node}: {left}"
+
+
+def test_calico_holds_no_address_block_of_a_removed_node(kubectl: Kubectl) -> None:
+    """The chain's cluster runs calico (datastore kdd): the removed nodes' IPAM
+    block affinities were released (remove-node.yml waited for it)."""
+    affinities = kubectl.json("get", "blockaffinities.crd.projectcalico.org")["items"]
+    assert affinities, "calico holds no block affinity at all: is calico deployed?"
+    left = [
+        f"{a['spec']['cidr']} of {a['spec']['node']}"
+        for a in affinities
+        if a["spec"]["node"] in REMOVED.values()
+    ]
+    assert not left, f"calico still ties address blocks to removed nodes: {left}"
