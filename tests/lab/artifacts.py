@@ -3,7 +3,8 @@
 Each build is cached under <cache>/artifacts/<component>/<version>, keyed also by
 a hash of its builder script, so a second `make lab-up` reuses it. The mirror
 tree (<cache>/mirror) holds the same paths as the upstream release sites, each
-file with a `<file>.sha256` beside it; tarballs are written reproducibly.
+file with a `<file>.sha256` beside it; tarballs are written reproducibly. Source
+archives (GitHub's /archive/<tag>.tar.gz) are made from the Go module's tree.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import os
 import shutil
 import subprocess
 import tarfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +33,20 @@ KUBE_BINARIES = (
     "kube-proxy",
     "kubectl",
 )
+CALICO_MODULE = "github.com/projectcalico/calico"
+CALICO_BINARIES = (
+    "calico-node",
+    "calico",  # the CNI plugin, also calico-ipam (it dispatches on argv[0])
+    "install",  # the CNI installer of the calico/cni image
+    "kube-controllers",
+    "check-status",
+    "wrapper",  # restarts kube-controllers when it exits 129 (a config change)
+)
+# The Go module proxy serves calico releases only as pseudo-versions of the tag's
+# commit: calico release -> (github.com/projectcalico/calico, projectcalico/api).
+CALICO_MODULE_VERSIONS = {
+    "3.31.0": ("v0.0.0-20251021213802-b1f3c43f8437", "v0.0.0-20251022175904-f2ab03771208"),
+}
 
 
 @dataclass(frozen=True)
@@ -72,8 +88,24 @@ class Report:
         print(f"lab: {line}", flush=True)
 
 
+def calico_module_version(release: str) -> str:
+    """The pseudo-version of github.com/projectcalico/calico for a release."""
+    return _calico_modules(release)[0]
+
+
+def _calico_modules(release: str) -> tuple[str, str]:
+    try:
+        return CALICO_MODULE_VERSIONS[release]
+    except KeyError:
+        raise SystemExit(
+            f"lab: no Go module versions known for calico {release}: add them to "
+            "artifacts.CALICO_MODULE_VERSIONS (docs/lab.md says how to find them)"
+        ) from None
+
+
 def builds(v: cfg.Versions) -> list[Build]:
     kube = [Build("kubernetes", k, KUBE_BINARIES) for k in v.kube]
+    calico_module, calico_api = _calico_modules(v.calico)
     # pause.c and the client-go of the stand-in autoscaler come from the
     # default Kubernetes release.
     kube_source = (("KUBE_SOURCE_VERSION", f"v{v.kube[0]}"),)
@@ -90,6 +122,15 @@ def builds(v: cfg.Versions) -> list[Build]:
         Build("coredns", v.coredns, ("coredns",)),
         Build("flannel", v.flannel, ("flanneld",)),
         Build("flannel-cni", v.flannel_cni, ("flannel",)),
+        Build(
+            "calico",
+            v.calico,
+            CALICO_BINARIES,
+            env=(
+                ("CALICO_MODULE_VERSION", calico_module),
+                ("CALICO_API_MODULE_VERSION", calico_api),
+            ),
+        ),
         Build(
             "cpa",
             v.dns_autoscaler,
@@ -110,6 +151,32 @@ def go_env() -> dict[str, str]:
         GOTOOLCHAIN="auto",
     )
     return env
+
+
+def go_module_dir(module: str, version: str) -> Path:
+    """A module's tree in the lab's Go module cache, downloaded when missing.
+
+    The tree is read-only and, as in every module zip, has no file modes.
+    """
+    done = subprocess.run(
+        ["go", "mod", "download", "-json", f"{module}@{version}"],
+        env=go_env(),
+        cwd=cfg.cache_dir(),
+        text=True,
+        capture_output=True,
+    )
+    try:
+        info = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        info = {"Error": done.stderr.strip() or f"go mod download exited {done.returncode}"}
+    if info.get("Error") or not info.get("Dir"):
+        raise SystemExit(f"lab: go mod download {module}@{version}: {info.get('Error')}")
+    return Path(info["Dir"])
+
+
+def tree_files(root: Path) -> list[tuple[str, Path]]:
+    """Every file under root as (path relative to root, file), sorted."""
+    return sorted((p.relative_to(root).as_posix(), p) for p in root.rglob("*") if p.is_file())
 
 
 def ensure_build(build: Build, report: Report) -> None:
@@ -138,8 +205,22 @@ Member = tuple[str, Path]  # (name inside the archive, file on disk)
 
 
 @dataclass(frozen=True)
+class SourceTree:
+    """A Go module's file tree, archived as GitHub archives a tag's tree."""
+
+    module: str
+    version: str  # the module version holding the release's tree
+    prefix: str  # the archive's top directory, e.g. calico-3.31.0
+
+    def members(self) -> tuple[Member, ...]:
+        root = go_module_dir(self.module, self.version)
+        return tuple((f"{self.prefix}/{name}", path) for name, path in tree_files(root))
+
+
+@dataclass(frozen=True)
 class MirrorFile:
-    """One file of the mirror: a plain copy of a binary or a tarball of several."""
+    """One file of the mirror: a plain copy of a binary, a tarball of several,
+    or the source archive of a module's tree."""
 
     path: str  # relative to the mirror root, e.g. dl.k8s.io/release/v1.37.2/...
     source: Path | None = None
@@ -147,6 +228,7 @@ class MirrorFile:
     # Checksum files upstream publishes under other names than <file>.sha256
     # (relative to the file's directory); the mirror carries those too.
     upstream_sums: tuple[str, ...] = ()
+    tree: SourceTree | None = None  # resolved only when the mirror is written
 
 
 def _by_component(all_builds: Iterable[Build]) -> dict[tuple[str, str], Build]:
@@ -220,6 +302,13 @@ def mirror_files(v: cfg.Versions) -> list[MirrorFile]:
             upstream_sums=(f"helm-v{v.helm}-linux-{arch}.tar.gz.sha256sum",),
         )
     )
+    # calico's CRDs and manifests are applied from its source archive.
+    files.append(
+        MirrorFile(
+            f"github.com/projectcalico/calico/archive/v{v.calico}.tar.gz",
+            tree=SourceTree(CALICO_MODULE, calico_module_version(v.calico), f"calico-{v.calico}"),
+        )
+    )
     return files
 
 
@@ -231,8 +320,27 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_tarball(dest: Path, members: Iterable[Member]) -> None:
-    """A gzip'd tar with fixed owners, modes and times: same inputs, same bytes."""
+def _binary_mode(path: Path) -> int:
+    return 0o755
+
+
+def source_mode(path: Path) -> int:
+    """0755 for scripts (they start with #!), 0644 for the rest.
+
+    Module zips drop file modes, so a source archive made from a module's tree
+    can only guess which files upstream marks executable.
+    """
+    with path.open("rb") as f:
+        return 0o755 if f.read(2) == b"#!" else 0o644
+
+
+def _write_tarball(
+    dest: Path, members: Iterable[Member], mode: Callable[[Path], int] = _binary_mode
+) -> None:
+    """A gzip'd tar with fixed owners, modes and times: same inputs, same bytes.
+
+    Directories are 0755, files get `mode(file)`: 0755 by default (binaries).
+    """
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         dirs: set[str] = set()
@@ -248,21 +356,23 @@ def _write_tarball(dest: Path, members: Iterable[Member]) -> None:
                     tar.addfile(info)
             info = tarfile.TarInfo(name)
             info.size = path.stat().st_size
-            info.mode = 0o755
+            info.mode = mode(path)
             with path.open("rb") as f:
                 tar.addfile(info, f)
     with dest.open("wb") as out, gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as gz:
         gz.write(raw.getvalue())
 
 
-def _inputs_digest(mf: MirrorFile) -> str:
+def _inputs_digest(mf: MirrorFile, members: Iterable[Member]) -> str:
     digest = hashlib.sha256(repr(mf.upstream_sums).encode())
-    sources: list[Member] = list(mf.members)
+    sources: list[Member] = list(members)
     if mf.source is not None:
         sources.append(("", mf.source))
     for name, path in sorted(sources):
         digest.update(name.encode())
         digest.update(_sha256(path).encode())
+        if mf.tree is not None:
+            digest.update(oct(source_mode(path)).encode())
     return digest.hexdigest()
 
 
@@ -274,7 +384,8 @@ def ensure_mirror(v: cfg.Versions, report: Report) -> Path:
     for mf in mirror_files(v):
         dest = root / mf.path
         stamp = stamps / (mf.path + ".inputs")
-        inputs = _inputs_digest(mf)
+        members = mf.tree.members() if mf.tree is not None else mf.members
+        inputs = _inputs_digest(mf, members)
         if dest.exists() and stamp.exists() and stamp.read_text() == inputs:
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -282,8 +393,10 @@ def ensure_mirror(v: cfg.Versions, report: Report) -> Path:
         if mf.source is not None:
             shutil.copyfile(mf.source, tmp)
             tmp.chmod(0o755)
+        elif mf.tree is not None:
+            _write_tarball(tmp, members, mode=source_mode)
         else:
-            _write_tarball(tmp, mf.members)
+            _write_tarball(tmp, members)
         tmp.rename(dest)
         line = f"{_sha256(dest)}  {dest.name}\n"
         for name in (dest.name + ".sha256", *mf.upstream_sums):

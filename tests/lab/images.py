@@ -33,7 +33,8 @@ INPUTS_LABEL = "io.kubeforge.lab.inputs"
 class Image:
     directory: str  # under tests/lab/images/, holds the Dockerfile
     tag: str  # local tag, or the registry path:tag for pushed images
-    files: dict[str, Path] = field(default_factory=dict)  # extra build-context files
+    # extra build-context files: {path in the context (may have folders): file}
+    files: dict[str, Path] = field(default_factory=dict)
     push: bool = False
 
     def inputs(self) -> str:
@@ -56,6 +57,7 @@ def cluster_images(v: cfg.Versions) -> list[Image]:
     resolved = cfg.render({**cfg.load_defaults(), **cfg.lab_group_vars()})
     prefix = f"{cfg.registry_addr()}/"
     busybox = Path("/bin/busybox")
+    calico = b[("calico", v.calico)]
     sources: dict[str, tuple[str, dict[str, Path]]] = {
         "lab_test": ("busybox", {"busybox": busybox}),
         "pod_infra": ("pause", {"pause": b[("pause", v.pause)].path("pause")}),
@@ -64,6 +66,18 @@ def cluster_images(v: cfg.Versions) -> list[Image]:
         "flannel_cni": (
             "flannel-cni-plugin",
             {"flannel": b[("flannel-cni", v.flannel_cni)].path("flannel"), "busybox": busybox},
+        ),
+        "calico_node": (
+            "calico-node",
+            {"calico-node": calico.path("calico-node"), **calico_node_filesystem(v)},
+        ),
+        "calico_cni": (
+            "calico-cni",
+            {name: calico.path(name) for name in ("install", "calico")},
+        ),
+        "calico_policy": (
+            "calico-kube-controllers",
+            {name: calico.path(name) for name in ("kube-controllers", "check-status", "wrapper")},
         ),
         "nginx": ("nginx", {}),
         "haproxy": ("haproxy", {}),
@@ -84,6 +98,16 @@ def cluster_images(v: cfg.Versions) -> list[Image]:
         tag = f"{repo.removeprefix(prefix)}:{resolved[f'{name}_image_tag']}"
         found.append(Image(directory, tag, files, push=True))
     return found
+
+
+def calico_node_filesystem(v: cfg.Versions) -> dict[str, Path]:
+    """node/filesystem of the calico release (rc.local, the runit services),
+    as upstream's calico/node image copies it; under filesystem/ in the context."""
+    module = artifacts.go_module_dir(
+        artifacts.CALICO_MODULE, artifacts.calico_module_version(v.calico)
+    )
+    root = module / "node" / "filesystem"
+    return {f"filesystem/{name}": path for name, path in artifacts.tree_files(root)}
 
 
 def local_images() -> list[Image]:
@@ -162,6 +186,7 @@ def ensure_image(image: Image, report: artifacts.Report) -> str:
     with tempfile.TemporaryDirectory() as ctx:
         shutil.copytree(IMAGES / image.directory, ctx, dirs_exist_ok=True)
         for name, path in image.files.items():
+            (Path(ctx) / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, Path(ctx) / name)
         _docker(
             "build", "--quiet", "--label", f"{INPUTS_LABEL}={inputs}", "-t", tag, ctx, capture=True

@@ -69,6 +69,7 @@ class Versions:
     coredns: str
     flannel: str
     flannel_cni: str
+    calico: str
     dns_autoscaler: str
 
 
@@ -109,6 +110,7 @@ def versions() -> Versions:
         coredns=str(d["coredns_version"]),
         flannel=str(d["flannel_version"]),
         flannel_cni=str(lab["flannel_cni_image_tag"]).removeprefix("v"),
+        calico=str(d["calico_version"]),
         dns_autoscaler=str(lab["dnsautoscaler_image_tag"]).removeprefix("v"),
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import tarfile
 from pathlib import Path
 
 import artifacts
@@ -60,6 +61,19 @@ def test_mirror_paths_follow_the_upstream_release_sites() -> None:
     ) in paths
     assert f"github.com/opencontainers/runc/releases/download/v{v.runc}/runc.amd64" in paths
     assert f"get.helm.sh/helm-v{v.helm}-linux-amd64.tar.gz" in paths
+    assert f"github.com/projectcalico/calico/archive/v{v.calico}.tar.gz" in paths
+
+
+def test_calico_builds_from_known_module_versions() -> None:
+    v = cfg.versions()
+    (calico,) = [b for b in artifacts.builds(v) if b.component == "calico"]
+    assert v.calico in artifacts.CALICO_MODULE_VERSIONS, "add its pseudo-versions"
+    assert dict(calico.env)["CALICO_MODULE_VERSION"] == artifacts.calico_module_version(v.calico)
+    assert {"calico-node", "calico", "install", "kube-controllers", "check-status"} <= set(
+        calico.binaries
+    )
+    (archive,) = [m for m in artifacts.mirror_files(v) if m.tree is not None]
+    assert archive.tree is not None and archive.tree.prefix == f"calico-{v.calico}"
 
 
 def test_tarballs_are_reproducible(tmp_path: Path) -> None:
@@ -70,6 +84,28 @@ def test_tarballs_are_reproducible(tmp_path: Path) -> None:
     src.touch()  # a newer mtime must not change the archive
     artifacts._write_tarball(two, [("d/bin", src)])
     assert hashlib.sha256(one.read_bytes()).digest() == hashlib.sha256(two.read_bytes()).digest()
+
+
+def test_source_archives_keep_scripts_executable_and_are_reproducible(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "run").write_bytes(b"#!/bin/sh\nexec true\n")
+    (tree / "README.md").write_bytes(b"text\n")
+    members = [(f"top-1.0/{name}", path) for name, path in artifacts.tree_files(tree)]
+    assert [name for name, _ in members] == ["top-1.0/README.md", "top-1.0/sub/run"]
+    one, two = tmp_path / "one.tgz", tmp_path / "two.tgz"
+    artifacts._write_tarball(one, members, mode=artifacts.source_mode)
+    (tree / "README.md").touch()
+    artifacts._write_tarball(two, members, mode=artifacts.source_mode)
+    assert one.read_bytes() == two.read_bytes()
+    with tarfile.open(one) as tar:
+        modes = {m.name: m.mode for m in tar.getmembers()}
+    assert modes == {
+        "top-1.0": 0o755,
+        "top-1.0/README.md": 0o644,
+        "top-1.0/sub": 0o755,
+        "top-1.0/sub/run": 0o755,
+    }
 
 
 @pytest.mark.parametrize(
@@ -116,8 +152,27 @@ def test_up_removes_nodes_past_the_count_or_every_node_when_fresh() -> None:
 
 
 def test_up_command_line_passes_fresh(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[int, bool]] = []
-    monkeypatch.setattr(lab, "up", lambda nodes, fresh=False: calls.append((nodes, fresh)))
-    lab.main(["up", "--nodes", "5", "--fresh"])
+    calls: list[tuple[int, bool, dict[str, str] | None]] = []
+    monkeypatch.setattr(
+        lab,
+        "up",
+        lambda nodes, fresh=False, variables=None: calls.append((nodes, fresh, variables)),
+    )
+    lab.main(["up", "--nodes", "5", "--fresh", "--var", "kube_network_plugin=calico"])
     lab.main(["up", "--nodes", "3"])
-    assert calls == [(5, True), (3, False)]
+    assert calls == [(5, True, {"kube_network_plugin": "calico"}), (3, False, {})]
+
+
+def test_layout_carries_the_variables(tmp_path: Path) -> None:
+    key = tmp_path / "id_ed25519"
+    path = lab.write_layout(
+        tmp_path / "inv" / "hosts.yml", key, [1], [1], [2], {"kube_network_plugin": "calico"}
+    )
+    data = yaml.safe_load(path.read_text())
+    assert data["all"]["vars"]["kube_network_plugin"] == "calico"
+    assert data["all"]["children"]["kube_node"]["hosts"] == {"node2": None}
+
+
+def test_a_variable_must_be_name_equals_value() -> None:
+    with pytest.raises(SystemExit, match="--var 'calico' is not NAME=VALUE"):
+        lab.main(["inventory", "x.yml", "--control-plane", "1", "--var", "calico"])
