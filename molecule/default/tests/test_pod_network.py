@@ -89,9 +89,9 @@ def pods(
             int(service["spec"]["ports"][0]["nodePort"]),
         )
     finally:
+        # NetworkPolicies left by a failed check go with the namespace.
         kubectl("delete", *ns, "pod/web", "pod/client", "pod/other", "service/web",
-                "networkpolicy", "--all", "--ignore-not-found", "--wait=true",
-                "--timeout=120s")  # fmt: skip
+                "--ignore-not-found", "--wait=true", "--timeout=120s")  # fmt: skip
 
 
 def in_client(kubectl: Kubectl, pods: Pods, *command: str) -> str:
