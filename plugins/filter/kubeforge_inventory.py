@@ -53,6 +53,7 @@ CALICO_SETTINGS = (
     "calico_datastore",
     "calico_network_backend",
     "calico_vxlan_mode",
+    "calico_ipip_mode",
     "calico_vxlan_vni",
     "calico_vxlan_port",
     "calico_pool_cidr",
@@ -361,6 +362,12 @@ def check_calico(settings: Mapping[str, Any], groups: Mapping[str, Sequence[str]
         )
     else:
         errors += _choice("calico_vxlan_mode", mode, CALICO_VXLAN_MODES)
+    ipip = s.get("calico_ipip_mode")
+    if ipip not in (None, "", "Never"):
+        errors.append(
+            f"calico_ipip_mode {ipip!r}: IP-in-IP is not implemented (kubeforge's calico runs "
+            "VXLAN); leave it unset or Never and use calico_vxlan_mode"
+        )
     errors += _int_in("calico_vxlan_vni", s.get("calico_vxlan_vni"), 1, 16777215, "a VXLAN VNI")
     errors += _port_error("calico_vxlan_port", s.get("calico_vxlan_port"))
     errors += _port_error(

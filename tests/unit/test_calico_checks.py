@@ -78,6 +78,8 @@ def test_route_reflectors_are_refused() -> None:
         ),
         ("calico_vxlan_mode", "always", "calico_vxlan_mode 'always' is unknown"),
         ("calico_vxlan_mode", "Never", "calico_vxlan_mode 'Never' leaves pod traffic"),
+        ("calico_ipip_mode", "Always", "calico_ipip_mode 'Always': IP-in-IP is not implemented"),
+        ("calico_ipip_mode", "CrossSubnet", "calico_ipip_mode 'CrossSubnet': IP-in-IP is not"),
         ("calico_network_backend", "none", "calico_network_backend 'none' is unknown"),
         ("calico_version", "v3.31.0", "calico_version 'v3.31.0': write it without the leading v"),
         ("calico_version", "3.31", "calico_version '3.31' is not a release (X.Y.Z)"),
@@ -120,6 +122,7 @@ def test_bad_setting_is_refused_naming_it(var: str, value: Any, expected: str) -
     ("var", "value"),
     [
         ("calico_datastore", "etcd"),
+        ("calico_ipip_mode", "Never"),
         ("calico_vxlan_mode", "CrossSubnet"),
         ("calico_pool_cidr", "10.233.96.0/19"),
         ("calico_pool_blocksize", 24),
