@@ -48,6 +48,7 @@ COMMANDS = {
     ),
     "ports": "ss -Hltnu",
     "interfaces": "ip -o link show",
+    "routes": "ip -4 route show table all; ip -6 route show table all 2>/dev/null; true",
     "mounts": "findmnt -rn -o TARGET,FSTYPE",
     "packages": "dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n'",
     "files": f"find {' '.join(FIND_ROOTS)} -printf '%y %p\\n' 2>/dev/null; true",
@@ -79,6 +80,21 @@ def interfaces(text: str) -> set[str]:
         parts = line.split(": ")
         if len(parts) >= 2:
             out.add(parts[1].split("@")[0])
+    return out
+
+
+def routes(text: str, address: str) -> set[str]:
+    """`ip route show table all` (v4 and v6): the routes, the host's own address
+    as <ip>; the kernel's local, broadcast and link-local multicast ones, which
+    follow the interfaces, are left out."""
+    out = set()
+    for line in text.splitlines():
+        words = line.split()
+        if not words or words[0] in ("local", "broadcast", "multicast"):
+            continue
+        if words[0].startswith(("fe80::", "ff00::")):
+            continue
+        out.add(" ".join(w if w != address else "<ip>" for w in words))
     return out
 
 

@@ -107,3 +107,21 @@ def test_interfaces_without_peers() -> None:
         "5: flannel.1: <BROADCAST> mtu 1450\n"
     )
     assert hoststate.interfaces(text) == {"lo", "eth0", "flannel.1"}
+
+
+def test_routes_name_the_host_address_and_show_a_leftover_blackhole() -> None:
+    fresh = (
+        "default via 10.213.0.1 dev eth0 \n"
+        "10.213.0.0/24 dev eth0 proto kernel scope link src 10.213.0.22 \n"
+        "local 10.213.0.22 dev eth0 table local proto kernel scope host src 10.213.0.22 \n"
+        "broadcast 10.213.0.255 dev eth0 table local proto kernel scope link src 10.213.0.22 \n"
+    )
+    reset = fresh.replace("10.213.0.22", "10.213.0.14") + "blackhole 10.233.74.64/26 proto 80 \n"
+    reference = hoststate.routes(fresh, "10.213.0.22")
+    assert reference == {
+        "default via 10.213.0.1 dev eth0",
+        "10.213.0.0/24 dev eth0 proto kernel scope link src <ip>",
+    }
+    assert hoststate.difference(hoststate.routes(reset, "10.213.0.14"), reference) == (
+        "left behind:\n  blackhole 10.233.74.64/26 proto 80"
+    )

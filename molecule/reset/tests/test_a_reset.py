@@ -43,6 +43,7 @@ def snapshot(index: int, address: str) -> dict[str, set[str]]:
         "units": hoststate.units(raw["units"]),
         "ports": hoststate.ports(raw["ports"], address),
         "interfaces": hoststate.interfaces(raw["interfaces"]),
+        "routes": hoststate.routes(raw["routes"], address),
         "mounts": hoststate.mounts(raw["mounts"]),
         "packages": hoststate.packages(raw["packages"]),
         "files": hoststate.files(raw["files"]),
