@@ -91,19 +91,21 @@ def parse_save(text: str) -> list[Table]:
     return tables
 
 
-def _rule_target(spec: str) -> tuple[str, str]:
-    """The jump/goto target and the comment of a rule spec ('' when none)."""
+def _rule_target(spec: str) -> tuple[str, list[str]]:
+    """The jump/goto target ('' when none) and every comment of a rule spec (calico's
+    rules carry two: its hash "cali:..." and a description)."""
     try:
         words = shlex.split(spec)
     except ValueError:
         words = spec.split()
-    target = comment = ""
+    target = ""
+    comments: list[str] = []
     for i, word in enumerate(words[:-1]):
         if word in ("-j", "--jump", "-g", "--goto"):
             target = words[i + 1]
         elif word == "--comment":
-            comment = words[i + 1]
-    return target, comment
+            comments.append(words[i + 1])
+    return target, comments
 
 
 def cleanup_script(
@@ -120,9 +122,9 @@ def cleanup_script(
         for chain, spec in table.rules:
             if chain in ours:
                 continue
-            target, comment = _rule_target(spec)
+            target, comments = _rule_target(spec)
             ours_target = target in ours or any(r.match(target) for r in chain_res)
-            if ours_target or (comment and any(r.search(comment) for r in comment_res)):
+            if ours_target or any(r.search(c) for c in comments for r in comment_res):
                 lines.append(f"-D {chain} {spec}")
                 removed.append(f"{table.name} {chain} rule {spec}")
         lines += [f"-F {c}" for c in ours]

@@ -133,3 +133,24 @@ def test_nft_tables_of_kube_proxy_flannel_and_calico_only(nf: ModuleType) -> Non
         ("ip", "flannel-ipv4"),
         ("ip", "calico"),
     ]
+
+
+CALICO_FORWARD = """*filter
+:FORWARD ACCEPT [0:0]
+:cali-FORWARD - [0:0]
+-A FORWARD -m comment --comment "cali:wUHhoiAYhphO9Mso" -j cali-FORWARD
+-A FORWARD -m comment --comment "cali:S93hcgKJrXEqnTfs" -m comment --comment "Policy explicitly accepted packet." -m mark --mark 0x10000/0x10000 -j ACCEPT
+-A FORWARD -m comment --comment "cali:mp77cMpurHhyjLrM" -j MARK --set-xmark 0x10000/0x10000
+-A FORWARD -p tcp -m tcp --dport 8080 -j ACCEPT
+COMMIT
+"""  # noqa: E501 - one rule a line, as iptables-save writes them
+
+
+def test_calico_rules_with_two_comments_go(nf: ModuleType) -> None:
+    """felix's appended FORWARD rules carry its hash and a description: either
+    comment makes the rule calico's (the accept rule stayed behind on the lab)."""
+    lines = script_for(nf, CALICO_FORWARD)
+    deleted = [x for x in lines if x.startswith("-D FORWARD")]
+    assert len(deleted) == 3, lines
+    assert any("Policy explicitly accepted packet." in x for x in deleted), deleted
+    assert not any("--dport 8080" in x for x in lines), lines
