@@ -87,8 +87,9 @@ def test_every_node_answers_ansible_ping_over_ssh(lab: dict[str, str]) -> None:
 def test_every_mirrored_file_matches_its_sha256(lab: dict[str, str]) -> None:
     v = cfg.versions()
     files = artifacts.mirror_files(v)
-    # six Kubernetes binaries per version; etcd, containerd, runc, crictl, CNI, helm
-    assert len(files) == 6 * len(v.kube) + 7
+    # six Kubernetes binaries per version; etcd, containerd, runc, crictl, CNI,
+    # helm, the calico source archive and the Gateway API CRDs
+    assert len(files) == 6 * len(v.kube) + 8
     for mf in files:
         url = f"{lab['LAB_MIRROR_URL']}/{mf.path}"
         body = fetch(url)

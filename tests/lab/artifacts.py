@@ -4,7 +4,8 @@ Each build is cached under <cache>/artifacts/<component>/<version>, keyed also b
 a hash of its builder script, so a second `make lab-up` reuses it. The mirror
 tree (<cache>/mirror) holds the same paths as the upstream release sites, each
 file with a `<file>.sha256` beside it; tarballs are written reproducibly. Source
-archives (GitHub's /archive/<tag>.tar.gz) are made from the Go module's tree.
+archives (GitHub's /archive/<tag>.tar.gz) are made from the Go module's tree, and
+the Gateway API's install YAML from the CRDs in its module, as its release does.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import labconfig as cfg
+import yaml
 
 BUILDERS = Path(__file__).resolve().parent / "builders"
 KUBE_BINARIES = (
@@ -47,6 +49,7 @@ CALICO_BINARIES = (
 CALICO_MODULE_VERSIONS = {
     "3.31.0": ("v0.0.0-20251021213802-b1f3c43f8437", "v0.0.0-20251022175904-f2ab03771208"),
 }
+GATEWAY_API_MODULE = "sigs.k8s.io/gateway-api"
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,9 @@ def builds(v: cfg.Versions) -> list[Build]:
             env=kube_source,
             sources=standin,
         ),
+        Build("metrics-server", v.metrics_server, ("metrics-server",)),
+        Build("local-path-provisioner", v.local_path_provisioner, ("local-path-provisioner",)),
+        Build("traefik", v.traefik, ("traefik",)),
     ]
 
 
@@ -153,11 +159,8 @@ def go_env() -> dict[str, str]:
     return env
 
 
-def go_module_dir(module: str, version: str) -> Path:
-    """A module's tree in the lab's Go module cache, downloaded when missing.
-
-    The tree is read-only and, as in every module zip, has no file modes.
-    """
+def go_module(module: str, version: str) -> dict[str, str]:
+    """`go mod download -json` of a module version, downloaded when missing."""
     done = subprocess.run(
         ["go", "mod", "download", "-json", f"{module}@{version}"],
         env=go_env(),
@@ -171,7 +174,21 @@ def go_module_dir(module: str, version: str) -> Path:
         info = {"Error": done.stderr.strip() or f"go mod download exited {done.returncode}"}
     if info.get("Error") or not info.get("Dir"):
         raise SystemExit(f"lab: go mod download {module}@{version}: {info.get('Error')}")
-    return Path(info["Dir"])
+    return {k: str(v) for k, v in info.items() if isinstance(v, str)}
+
+
+def go_module_dir(module: str, version: str) -> Path:
+    """A module's tree in the lab's Go module cache, downloaded when missing.
+
+    The tree is read-only and, as in every module zip, has no file modes.
+    """
+    return Path(go_module(module, version)["Dir"])
+
+
+def go_module_year(module: str, version: str) -> str:
+    """The year of a module version's commit (the proxy's .info Time)."""
+    info = json.loads(Path(go_module(module, version)["Info"]).read_text())
+    return str(info["Time"])[:4]
 
 
 def tree_files(root: Path) -> list[tuple[str, Path]]:
@@ -218,9 +235,93 @@ class SourceTree:
 
 
 @dataclass(frozen=True)
+class InstallYaml:
+    """A Gateway API release's <channel>-install.yaml, assembled from the
+    module's config/crd/<channel>/gateway*.yaml as upstream's
+    hack/build-install-yaml.sh assembles the release file: the licence
+    boilerplate (YEAR: the year of the release), a channel title, then each CRD
+    file in name order after a `---` and a comment naming it."""
+
+    module: str
+    version: str  # the module version, e.g. v1.4.0
+    channel: str  # standard or experimental
+
+    def members(self) -> tuple[Member, ...]:
+        return install_yaml_members(go_module_dir(self.module, self.version), self.channel)
+
+    def render(self, members: Iterable[Member]) -> bytes:
+        year = go_module_year(self.module, self.version)
+        data = assemble_install_yaml(members, self.channel, year)
+        check_crds(data.decode(), self.version, self.channel)
+        return data
+
+
+BOILERPLATE = "hack/boilerplate/boilerplate.sh.txt"
+
+
+def install_yaml_members(root: Path, channel: str) -> tuple[Member, ...]:
+    """The boilerplate, then the channel's CRD files in name order."""
+    crds = sorted(root.glob(f"config/crd/{channel}/gateway*.yaml"))
+    if not crds:
+        raise SystemExit(f"lab: no CRDs in {root}/config/crd/{channel}")
+    return (
+        (BOILERPLATE, root / BOILERPLATE),
+        *((f"config/crd/{channel}/{p.name}", p) for p in crds),
+    )
+
+
+def assemble_install_yaml(members: Iterable[Member], channel: str, year: str) -> bytes:
+    out = []
+    for name, path in members:
+        text = path.read_text()
+        if name == BOILERPLATE:
+            out.append(text.replace("YEAR", year))
+            out.append(f"#\n# Gateway API {channel.capitalize()} channel install\n#\n")
+        else:
+            out.append(f"---\n#\n# {name}\n#\n{text}")
+    return "".join(out).encode()
+
+
+def check_crds(text: str, bundle_version: str, channel: str) -> list[str]:
+    """The CRD names of an install YAML; exits unless every document (empty ones
+    aside, which kubectl skips too) is a CRD of this bundle version and channel
+    with exactly one storage version."""
+    names = []
+    for doc in yaml.safe_load_all(text):
+        if doc is None:
+            continue
+        meta, spec = doc.get("metadata") or {}, doc.get("spec") or {}
+        annotations = meta.get("annotations") or {}
+        problems = [
+            f"{key} is {value!r}"
+            for key, value, want in (
+                ("apiVersion", doc.get("apiVersion"), "apiextensions.k8s.io/v1"),
+                ("kind", doc.get("kind"), "CustomResourceDefinition"),
+                (
+                    "bundle-version",
+                    annotations.get("gateway.networking.k8s.io/bundle-version"),
+                    bundle_version,
+                ),
+                ("channel", annotations.get("gateway.networking.k8s.io/channel"), channel),
+            )
+            if value != want
+        ]
+        plural = (spec.get("names") or {}).get("plural")
+        if meta.get("name") != f"{plural}.{spec.get('group')}":
+            problems.append("its name is not <plural>.<group>")
+        if [v.get("storage") for v in spec.get("versions") or []].count(True) != 1:
+            problems.append("it has not exactly one storage version")
+        if problems:
+            what = f"lab: {meta.get('name')} is not a {channel} CRD"
+            raise SystemExit(f"{what}: {'; '.join(problems)}")
+        names.append(str(meta["name"]))
+    return names
+
+
+@dataclass(frozen=True)
 class MirrorFile:
     """One file of the mirror: a plain copy of a binary, a tarball of several,
-    or the source archive of a module's tree."""
+    the source archive of a module's tree, or a file assembled from a module."""
 
     path: str  # relative to the mirror root, e.g. dl.k8s.io/release/v1.37.2/...
     source: Path | None = None
@@ -229,6 +330,7 @@ class MirrorFile:
     # (relative to the file's directory); the mirror carries those too.
     upstream_sums: tuple[str, ...] = ()
     tree: SourceTree | None = None  # resolved only when the mirror is written
+    assembled: InstallYaml | None = None  # likewise
 
 
 def _by_component(all_builds: Iterable[Build]) -> dict[tuple[str, str], Build]:
@@ -309,6 +411,13 @@ def mirror_files(v: cfg.Versions) -> list[MirrorFile]:
             tree=SourceTree(CALICO_MODULE, calico_module_version(v.calico), f"calico-{v.calico}"),
         )
     )
+    files.append(
+        MirrorFile(
+            f"github.com/kubernetes-sigs/gateway-api/releases/download/v{v.gateway_api}/"
+            "standard-install.yaml",
+            assembled=InstallYaml(GATEWAY_API_MODULE, f"v{v.gateway_api}", "standard"),
+        )
+    )
     return files
 
 
@@ -384,7 +493,12 @@ def ensure_mirror(v: cfg.Versions, report: Report) -> Path:
     for mf in mirror_files(v):
         dest = root / mf.path
         stamp = stamps / (mf.path + ".inputs")
-        members = mf.tree.members() if mf.tree is not None else mf.members
+        if mf.tree is not None:
+            members = mf.tree.members()
+        elif mf.assembled is not None:
+            members = mf.assembled.members()
+        else:
+            members = mf.members
         inputs = _inputs_digest(mf, members)
         if dest.exists() and stamp.exists() and stamp.read_text() == inputs:
             continue
@@ -395,6 +509,8 @@ def ensure_mirror(v: cfg.Versions, report: Report) -> Path:
             tmp.chmod(0o755)
         elif mf.tree is not None:
             _write_tarball(tmp, members, mode=source_mode)
+        elif mf.assembled is not None:
+            tmp.write_bytes(mf.assembled.render(members))
         else:
             _write_tarball(tmp, members)
         tmp.rename(dest)

@@ -89,6 +89,21 @@ def cluster_images(v: cfg.Versions) -> list[Image]:
                 )
             },
         ),
+        "metrics_server": (
+            "metrics-server",
+            {"metrics-server": b[("metrics-server", v.metrics_server)].path("metrics-server")},
+        ),
+        # Its helper pods run the lab's busybox (lab_test, above): the lab's
+        # group_vars give local_path_provisioner_helper_image_tag that tag.
+        "local_path_provisioner": (
+            "local-path-provisioner",
+            {
+                "local-path-provisioner": b[
+                    ("local-path-provisioner", v.local_path_provisioner)
+                ].path("local-path-provisioner")
+            },
+        ),
+        "traefik": ("traefik", {"traefik": b[("traefik", v.traefik)].path("traefik")}),
     }
     found = []
     for name, (directory, files) in sources.items():

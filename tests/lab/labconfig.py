@@ -71,6 +71,10 @@ class Versions:
     flannel_cni: str
     calico: str
     dns_autoscaler: str
+    metrics_server: str
+    local_path_provisioner: str
+    traefik: str
+    gateway_api: str
 
 
 def load_defaults() -> dict[str, object]:
@@ -112,6 +116,10 @@ def versions() -> Versions:
         flannel_cni=str(lab["flannel_cni_image_tag"]).removeprefix("v"),
         calico=str(d["calico_version"]),
         dns_autoscaler=str(lab["dnsautoscaler_image_tag"]).removeprefix("v"),
+        metrics_server=str(d["metrics_server_version"]),
+        local_path_provisioner=str(d["local_path_provisioner_version"]),
+        traefik=str(d["traefik_version"]),
+        gateway_api=str(d["gateway_api_version"]),
     )
 
 

@@ -8,6 +8,7 @@ import tarfile
 from pathlib import Path
 
 import artifacts
+import images
 import lab
 import labconfig as cfg
 import pytest
@@ -44,6 +45,113 @@ def test_every_default_image_is_in_the_lab_registry_after_lab_overrides() -> Non
     assert any("/pause:" in r for r in refs)
 
 
+def test_the_lab_builds_and_pushes_every_image_the_defaults_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # calico/node's files come from the calico module, which this test need not fetch.
+    monkeypatch.setattr(images, "calico_node_filesystem", lambda v: {})
+    v = cfg.versions()
+    pushed = {f"{cfg.registry_addr()}/{i.tag}": i for i in images.cluster_images(v)}
+    assert all(i.push for i in pushed.values())
+    missing = set(cfg.default_images(cfg.lab_group_vars())) - set(pushed)
+    assert not missing, f"the lab builds no image for {sorted(missing)}"
+    registry = cfg.registry_addr()
+    for ref, directory in (
+        (f"metrics-server/metrics-server:v{v.metrics_server}", "metrics-server"),
+        (f"rancher/local-path-provisioner:v{v.local_path_provisioner}", "local-path-provisioner"),
+        (f"library/traefik:v{v.traefik}", "traefik"),
+        # local-path-provisioner's helper pods run the lab's busybox.
+        ("library/busybox:1.35.0", "busybox"),
+    ):
+        assert pushed[f"{registry}/{ref}"].directory == directory
+
+
+@pytest.mark.parametrize(("directory", "uid"), [("metrics-server", 65534), ("traefik", 65532)])
+def test_images_run_as_their_numeric_non_root_user(directory: str, uid: int) -> None:
+    # runAsNonRoot pods only start when the image names a numeric non-root user.
+    dockerfile = (images.IMAGES / directory / "Dockerfile").read_text()
+    users = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("USER ")]
+    assert users == [f"{uid}:{uid}"]
+
+
+def test_add_ons_build_at_the_collection_versions() -> None:
+    v = cfg.versions()
+    defaults = cfg.load_defaults()
+    built = {b.component: b for b in artifacts.builds(v)}
+    for component, key, binary in (
+        ("metrics-server", "metrics_server_version", "metrics-server"),
+        ("local-path-provisioner", "local_path_provisioner_version", "local-path-provisioner"),
+        ("traefik", "traefik_version", "traefik"),
+    ):
+        assert built[component].version == defaults[key]
+        assert built[component].binaries == (binary,)
+        assert built[component].script.stat().st_mode & 0o111, f"{component}.sh is not executable"
+
+
+def _crd(plural: str, kind: str, channel: str = "standard", bundle: str = "v9.9.9") -> str:
+    return (
+        "apiVersion: apiextensions.k8s.io/v1\n"
+        "kind: CustomResourceDefinition\n"
+        "metadata:\n"
+        "  annotations:\n"
+        f"    gateway.networking.k8s.io/bundle-version: {bundle}\n"
+        f"    gateway.networking.k8s.io/channel: {channel}\n"
+        f"  name: {plural}.gateway.networking.k8s.io\n"
+        "spec:\n"
+        "  group: gateway.networking.k8s.io\n"
+        f"  names: {{kind: {kind}, plural: {plural}}}\n"
+        "  versions:\n"
+        "  - {name: v1, served: true, storage: true}\n"
+    )
+
+
+def test_gateway_api_install_yaml_is_assembled_as_upstream_releases_it(tmp_path: Path) -> None:
+    (tmp_path / "hack" / "boilerplate").mkdir(parents=True)
+    (tmp_path / "hack" / "boilerplate" / "boilerplate.sh.txt").write_text(
+        "# Copyright YEAR The Kubernetes Authors.\n\n"
+    )
+    for channel in ("standard", "experimental"):
+        crds = tmp_path / "config" / "crd" / channel
+        crds.mkdir(parents=True)
+        (crds / "kustomization.yaml").write_text("resources: []\n")
+        (crds / "gateway.networking.k8s.io_httproutes.yaml").write_text(
+            _crd("httproutes", "HTTPRoute", channel)
+        )
+        (crds / "gateway.networking.k8s.io_gateways.yaml").write_text(
+            _crd("gateways", "Gateway", channel)
+        )
+    members = artifacts.install_yaml_members(tmp_path, "standard")
+    text = artifacts.assemble_install_yaml(members, "standard", "2025").decode()
+    assert text == (
+        "# Copyright 2025 The Kubernetes Authors.\n\n"
+        "#\n# Gateway API Standard channel install\n#\n"
+        "---\n#\n# config/crd/standard/gateway.networking.k8s.io_gateways.yaml\n#\n"
+        + _crd("gateways", "Gateway")
+        + "---\n#\n# config/crd/standard/gateway.networking.k8s.io_httproutes.yaml\n#\n"
+        + _crd("httproutes", "HTTPRoute")
+    )
+    assert artifacts.check_crds(text, "v9.9.9", "standard") == [
+        "gateways.gateway.networking.k8s.io",
+        "httproutes.gateway.networking.k8s.io",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("document", "problem"),
+    [
+        (_crd("gateways", "Gateway", channel="experimental"), "channel is 'experimental'"),
+        (_crd("gateways", "Gateway", bundle="v1.3.0"), "bundle-version is 'v1.3.0'"),
+        ("apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n", "kind is 'Namespace'"),
+    ],
+)
+def test_install_yaml_check_refuses_anything_but_the_bundles_crds(
+    document: str, problem: str
+) -> None:
+    text = _crd("httproutes", "HTTPRoute") + "---\n" + document
+    with pytest.raises(SystemExit, match=problem):
+        artifacts.check_crds(text, "v9.9.9", "standard")
+
+
 def test_render_resolves_chained_references_and_detects_loops() -> None:
     out = cfg.render({"a": "x", "b": "{{ a }}/y", "c": "{{ b }}:z"})
     assert out["c"] == "x/y:z"
@@ -62,6 +170,10 @@ def test_mirror_paths_follow_the_upstream_release_sites() -> None:
     assert f"github.com/opencontainers/runc/releases/download/v{v.runc}/runc.amd64" in paths
     assert f"get.helm.sh/helm-v{v.helm}-linux-amd64.tar.gz" in paths
     assert f"github.com/projectcalico/calico/archive/v{v.calico}.tar.gz" in paths
+    assert (
+        f"github.com/kubernetes-sigs/gateway-api/releases/download/v{v.gateway_api}/"
+        "standard-install.yaml"
+    ) in paths
 
 
 def test_calico_builds_from_known_module_versions() -> None:
