@@ -295,6 +295,21 @@ def test_external_ha_mode_without_address_stops(tmp_path: Path) -> None:
     assert_stopped(run, BOTH, "apiserver_ha_mode external needs loadbalancer_apiserver.address")
 
 
+def test_malformed_node_labels_and_taints_stop(tmp_path: Path) -> None:
+    inv = standard(
+        tmp_path,
+        node7={
+            **HOST_VARS["node7"],
+            "node_labels": {"node-role.kubernetes.io/ingress": "", "bad key": "x"},
+            "node_taints": ["node-role.kubernetes.io/ingress=:NoSchedule", "dedicated"],
+        },
+    )
+    run = opening(inv)
+    assert_stopped(run, BOTH, "node7: node_labels key 'bad key' is not a label name")
+    assert_stopped(run, BOTH, "node7: node_taints[1] 'dedicated' is not key=value:Effect")
+    assert len(run.errors) == 2, run.errors
+
+
 def test_every_inventory_problem_is_listed_at_once(tmp_path: Path) -> None:
     inv = yaml_inventory(
         tmp_path,

@@ -81,8 +81,12 @@ class Inventory:
     def host(self, name: str) -> Host:
         return testinfra.get_host(f"ansible://{name}", ansible_inventory=str(self.path))
 
+    def variables(self, name: str) -> dict[str, Any]:
+        """The host's inventory variables (host_vars and group_vars included)."""
+        return dict(AnsibleRunner.get_runner(str(self.path)).get_variables(name))
+
     def address(self, name: str) -> str:
-        hostvars = AnsibleRunner.get_runner(str(self.path)).get_variables(name)
+        hostvars = self.variables(name)
         return str(hostvars.get("ip") or hostvars.get("ansible_host") or name)
 
 

@@ -338,6 +338,24 @@ def write_inventory(nodes: int, key: Path, variables: dict[str, str] | None = No
     return write_layout(cfg.LAB_INVENTORY / "hosts.yml", key, control, control, workers, variables)
 
 
+# node5 is the lab's ingress node whenever it is a worker of the layout (the
+# last worker otherwise), so that the day-2 layouts keep the same one: labelled
+# for the ingress controller and tainted so that only pods tolerating it run
+# there (node_labels, node_taints: roles/node, docs/operations.md).
+INGRESS_NODE = 5
+INGRESS_NODE_VARS: dict[str, object] = {
+    "node_labels": {"node-role.kubernetes.io/ingress": ""},
+    "node_taints": ["node-role.kubernetes.io/ingress=:NoSchedule"],
+}
+
+
+def ingress_node(workers: list[int]) -> int | None:
+    """INGRESS_NODE when it is a worker, else the last worker (none without workers)."""
+    if INGRESS_NODE in workers:
+        return INGRESS_NODE
+    return workers[-1] if workers else None
+
+
 def write_layout(
     path: Path,
     key: Path,
@@ -347,9 +365,10 @@ def write_layout(
     variables: dict[str, str] | None = None,
 ) -> Path:
     """An inventory of lab nodes (by number) in the given groups, with
-    `variables` for all hosts (e.g. kube_network_plugin: calico). Written
-    outside inventory/lab, its directory gets a link to the lab's group_vars
-    (and keeps its own artifacts, so its PKI is its own)."""
+    `variables` for all hosts (e.g. kube_network_plugin: calico); the ingress
+    node (ingress_node()) gets INGRESS_NODE_VARS. Written outside inventory/lab, its directory
+    gets a link to the lab's group_vars (and keeps its own artifacts, so its
+    PKI is its own)."""
     members = sorted(set(control) | set(etcd) | set(workers))
     bad = [i for i in members if not 1 <= i <= cfg.MAX_NODES]
     if bad or not control:
@@ -369,6 +388,10 @@ def write_layout(
             f"      ansible_host: {cfg.node_ip(i)}",
             f"      ip: {cfg.node_ip(i)}",
         ]
+        if i == ingress_node(workers):
+            lines += [
+                f"      {name}: {json.dumps(value)}" for name, value in INGRESS_NODE_VARS.items()
+            ]
     lines += [
         "  vars:",
         "    ansible_user: root",
