@@ -7,9 +7,10 @@ role joins them and fails once, listing all of them.
     kubeforge_inventory_errors(groups, hostvars, settings) -> list[str]
 
 `groups` is Ansible's `groups` (after the opening play mapped kubespray's old
-group names), `hostvars` Ansible's `hostvars` (only `ip`, `ansible_host` and
-`kube_override_hostname` are read), `settings` the cluster-wide variables listed
-in SETTINGS, and those of VIP_SETTINGS when the inventory sets them.
+group names), `hostvars` Ansible's `hostvars` (only `ip`, `ansible_host`,
+`kube_override_hostname`, `node_labels` and `node_taints` are read),
+`settings` the cluster-wide variables listed in SETTINGS, and those of
+VIP_SETTINGS when the inventory sets them.
 """
 
 from __future__ import annotations
@@ -528,7 +529,307 @@ def check_vip(
     return errors
 
 
+# Node labels and taints --------------------------------------------------------
+
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+_LABEL_KEY_RULE = (
+    "[prefix/]name: name up to 63 letters, digits, '-', '_' or '.', starting and "
+    "ending with a letter or digit; prefix a lowercase DNS subdomain up to 253 characters"
+)
+_LABEL_VALUE_RULE = (
+    "up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter "
+    "or digit, or empty"
+)
+
+
+def _label_key_ok(key: Any) -> bool:
+    """Kubernetes' qualified name: [DNS-subdomain prefix/]name."""
+    if not isinstance(key, str):
+        return False
+    prefix, slash, name = key.rpartition("/")
+    if slash and not (len(prefix) <= 253 and _DNS1123_SUBDOMAIN.fullmatch(prefix)):
+        return False
+    return len(name) <= 63 and _LABEL_NAME.fullmatch(name) is not None
+
+
+def _label_value_ok(value: str) -> bool:
+    return value == "" or (len(value) <= 63 and _LABEL_NAME.fullmatch(value) is not None)
+
+
+def _label_errors(host: str, labels: Any) -> list[str]:
+    if labels is None:
+        return []
+    if not isinstance(labels, Mapping):
+        return [f"{host}: node_labels must be a dict of label: value, not {labels!r}"]
+    errors: list[str] = []
+    for key, value in labels.items():
+        if not _label_key_ok(key):
+            errors.append(
+                f"{host}: node_labels key {key!r} is not a label name ({_LABEL_KEY_RULE})"
+            )
+        if isinstance(value, (Mapping, list, tuple, set)):
+            errors.append(
+                f"{host}: node_labels[{key!r}] must be a string, number or boolean, not {value!r}"
+            )
+            continue
+        shown = (
+            "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        )
+        if not _label_value_ok(shown):
+            errors.append(
+                f"{host}: node_labels[{key!r}] value {shown!r} is not a label value "
+                f"({_LABEL_VALUE_RULE})"
+            )
+    return errors
+
+
+def _taint_errors(host: str, taints: Any) -> list[str]:
+    if taints is None:
+        return []
+    if isinstance(taints, (str, Mapping)) or not isinstance(taints, Sequence):
+        return [f'{host}: node_taints must be a list of "key=value:Effect", not {taints!r}']
+    errors: list[str] = []
+    seen: dict[tuple[str, str], int] = {}
+    for i, entry in enumerate(taints):
+        where = f"{host}: node_taints[{i}] {entry!r}"
+        head, sep, effect = entry.partition(":") if isinstance(entry, str) else ("", "", "")
+        key, _, value = head.partition("=")
+        if not sep or ":" in effect or "=" in value or not key:
+            errors.append(
+                f"{where} is not key=value:Effect or key:Effect "
+                f"(Effect one of {', '.join(TAINT_EFFECTS)})"
+            )
+            continue
+        if effect not in TAINT_EFFECTS:
+            errors.append(f"{where}: effect {effect!r} is not one of {', '.join(TAINT_EFFECTS)}")
+        if not _label_key_ok(key):
+            errors.append(f"{where}: key {key!r} is not a valid name ({_LABEL_KEY_RULE})")
+        if not _label_value_ok(value):
+            errors.append(f"{where}: value {value!r} is not valid ({_LABEL_VALUE_RULE})")
+        if (key, effect) in seen:
+            errors.append(
+                f"{where} repeats key {key!r} with effect {effect} of "
+                f"node_taints[{seen[key, effect]}]: a node has one taint per key and effect"
+            )
+        seen.setdefault((key, effect), i)
+    return errors
+
+
+def check_node_placement(
+    hosts: Sequence[str], hostvars: Mapping[str, Mapping[str, Any]]
+) -> list[str]:
+    """node_labels (label: value) and node_taints ("key=value:Effect") of each
+    node host, set per host or per group: what the kubelet and kubectl accept."""
+    errors: list[str] = []
+    for host in hosts:
+        hvars = hostvars.get(host) or {}
+        errors += _label_errors(host, hvars.get("node_labels"))
+        errors += _taint_errors(host, hvars.get("node_taints"))
+    return errors
+
+
 # Everything -------------------------------------------------------------------
+
+
+# The add-ons' settings (roles/kubeforge_defaults/defaults/main/addons.yml).
+ADDON_SWITCHES = (
+    "helm_enabled",
+    "metrics_server_enabled",
+    "local_path_provisioner_enabled",
+    "ingress_controller_enabled",
+    "gateway_api_enabled",
+)
+ADDON_SETTINGS = (
+    *ADDON_SWITCHES,
+    "ingress_nginx_enabled",  # kubespray's; None when unset
+    "metrics_server_replicas",
+    "metrics_server_metric_resolution",
+    "metrics_server_kubelet_preferred_address_types",
+    "local_path_provisioner_namespace",
+    "local_path_provisioner_storage_class",
+    "local_path_provisioner_is_default_storageclass",
+    "local_path_provisioner_reclaim_policy",
+    "local_path_provisioner_claim_root",
+    "ingress_controller_namespace",
+    "ingress_controller_node_selector",
+    "ingress_controller_tolerations",
+    "ingress_controller_http_port",
+    "ingress_controller_https_port",
+    "ingress_controller_class",
+    "ingress_controller_default_class",
+    "gateway_api_gatewayclass",
+    "gateway_api_crds_download_url",
+    "gateway_api_crds_pinned",
+)
+KUBELET_ADDRESS_TYPES = ("Hostname", "InternalDNS", "InternalIP", "ExternalDNS", "ExternalIP")
+RECLAIM_POLICIES = ("Delete", "Retain")
+# Namespaces an add-on may not take (switching it off deletes its namespace).
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+# Directories local_path_provisioner_claim_root may not be: reset.yml removes it.
+SYSTEM_DIRS = frozenset(
+    ("/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/media", "/mnt", "/opt",
+     "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/var/lib",
+     "/var/log", "/usr/local", "/etc/kubernetes", "/var/lib/kubelet")
+)  # fmt: skip
+_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_TOLERATION_KEYS = frozenset({"key", "operator", "value", "effect", "tolerationSeconds"})
+
+
+def _seconds(duration: str) -> float:
+    return sum(float(n) * _SECONDS[u] for n, u in _DURATION_PART.findall(duration))
+
+
+def _true(value: Any) -> bool:
+    return value is True or str(value).lower() in ("true", "yes")
+
+
+def _name(var: str, value: Any, subdomain: bool = False) -> list[str]:
+    pattern = _DNS1123_SUBDOMAIN if subdomain else re.compile(_DNS1123_LABEL)
+    limit = 253 if subdomain else 63
+    if isinstance(value, str) and len(value) <= limit and pattern.fullmatch(value):
+        return []
+    what = "a DNS subdomain" if subdomain else "a DNS label"
+    return [f"{var} {value!r} is not {what} (lower-case letters, digits and '-', at most {limit})"]
+
+
+def _label_value(value: Any) -> str:
+    """A label value as the node gets it: YAML's true is "true", nothing is ""."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return "" if value is None else str(value)
+
+
+def _selected(selector: Mapping[str, Any], labels: Any) -> bool:
+    if not isinstance(labels, Mapping):
+        return False
+    return all(k in labels and _label_value(labels[k]) == _label_value(v)
+               for k, v in selector.items())  # fmt: skip
+
+
+def _addon_namespace(var: str, settings: Mapping[str, Any]) -> list[str]:
+    """An add-on's own namespace: a DNS label, not one of Kubernetes' own."""
+    ns = settings.get(var)
+    if ns in SYSTEM_NAMESPACES:
+        return [
+            f"{var} {ns!r} is Kubernetes' own: use a namespace of its own "
+            "(switching the add-on off deletes it)"
+        ]
+    return _name(var, ns)
+
+
+def check_addons(
+    settings: Mapping[str, Any],
+    hosts: Sequence[str],
+    hostvars: Mapping[str, Mapping[str, Any]],
+) -> list[str]:
+    """The add-ons' switches and settings; the ingress controller's nodes exist.
+
+    `hosts` are the k8s_cluster hosts: one of them must carry the labels of
+    ingress_controller_node_selector (node_labels), or the controller runs nowhere.
+    """
+    s = settings
+    errors: list[str] = []
+    for var in (*ADDON_SWITCHES, "local_path_provisioner_is_default_storageclass",
+                "ingress_controller_default_class"):  # fmt: skip
+        if var in s:  # absent: a caller that checks something else (the role hands all)
+            errors += _bool(var, s[var])
+    nginx = s.get("ingress_nginx_enabled")
+    if nginx is not None:
+        errors += _bool("ingress_nginx_enabled", nginx)
+        if _true(nginx) and not _true(s.get("ingress_controller_enabled")):
+            errors.append(
+                "ingress_nginx_enabled is true but ingress_controller_enabled is false: "
+                "ingress_nginx_enabled is kubespray's name of ingress_controller_enabled "
+                "(kubeforge installs Traefik); set only ingress_controller_enabled"
+            )
+    if _true(s.get("metrics_server_enabled")):
+        errors += _int_in("metrics_server_replicas", s.get("metrics_server_replicas"), 1, 100,
+                          "a number of replicas")  # fmt: skip
+        res = s.get("metrics_server_metric_resolution")
+        if not (isinstance(res, str) and _DURATION.fullmatch(res) and _seconds(res) >= 10):
+            errors.append(
+                f"metrics_server_metric_resolution {res!r} is not a Go duration of at least 10s "
+                "(e.g. 15s): metrics-server refuses shorter ones"
+            )
+        types = str(s.get("metrics_server_kubelet_preferred_address_types", "")).split(",")
+        bad = [t for t in types if t.strip() not in KUBELET_ADDRESS_TYPES]
+        if bad or not types:
+            errors.append(
+                f"metrics_server_kubelet_preferred_address_types has {', '.join(map(repr, bad))}: "
+                f"use a comma-separated list of {', '.join(KUBELET_ADDRESS_TYPES)}"
+            )
+    if _true(s.get("local_path_provisioner_enabled")):
+        errors += _addon_namespace("local_path_provisioner_namespace", s)
+        errors += _name("local_path_provisioner_storage_class",
+                        s.get("local_path_provisioner_storage_class"), subdomain=True)  # fmt: skip
+        policy = s.get("local_path_provisioner_reclaim_policy")
+        errors += _choice("local_path_provisioner_reclaim_policy", policy, RECLAIM_POLICIES)
+        root = s.get("local_path_provisioner_claim_root")
+        norm = "/" + str(root).strip("/") if isinstance(root, str) else ""
+        if not (isinstance(root, str) and root.startswith("/")) or ".." in str(root).split("/"):
+            errors.append(f"local_path_provisioner_claim_root {root!r} is not an absolute path")
+        elif norm in SYSTEM_DIRS:
+            errors.append(
+                f"local_path_provisioner_claim_root {root!r} is a system directory: give the "
+                "volumes a directory of their own (reset.yml removes it)"
+            )
+    if _true(s.get("ingress_controller_enabled")):
+        errors += _addon_namespace("ingress_controller_namespace", s)
+        errors += _name(
+            "ingress_controller_class", s.get("ingress_controller_class"), subdomain=True
+        )
+        ports = []
+        for var in ("ingress_controller_http_port", "ingress_controller_https_port"):
+            found = _int_in(var, s.get(var), 1, 65535, "a TCP port")
+            errors += found
+            if not found:
+                ports.append(int(s[var]))
+        if len(ports) == 2 and ports[0] == ports[1]:
+            errors.append(
+                "ingress_controller_http_port and ingress_controller_https_port are both "
+                f"{ports[0]}"
+            )
+        selector = s.get("ingress_controller_node_selector")
+        if not isinstance(selector, Mapping) or any(
+            not isinstance(v, (str, int, float, bool)) and v is not None for v in selector.values()
+        ):
+            errors.append(
+                "ingress_controller_node_selector must be a dict of label: value "
+                f"(got {selector!r})"
+            )
+        elif selector and not any(
+            _selected(selector, hostvars[h].get("node_labels")) for h in hosts
+        ):
+            wanted = ", ".join(f"{k}={_label_value(v)}" for k, v in selector.items())
+            errors.append(
+                f"ingress_controller_enabled: no host of k8s_cluster has the labels of "
+                f"ingress_controller_node_selector ({wanted}) in its node_labels, so the "
+                "controller would run nowhere: label the ingress nodes in the inventory or "
+                "change ingress_controller_node_selector"
+            )
+        tolerations = s.get("ingress_controller_tolerations")
+        if not isinstance(tolerations, list) or any(
+            not isinstance(t, Mapping) or not set(t) <= _TOLERATION_KEYS for t in tolerations
+        ):
+            errors.append(
+                "ingress_controller_tolerations must be a list of tolerations "
+                f"({', '.join(sorted(_TOLERATION_KEYS))}), got {tolerations!r}"
+            )
+    if _true(s.get("gateway_api_enabled")):
+        errors += _name(
+            "gateway_api_gatewayclass", s.get("gateway_api_gatewayclass"), subdomain=True
+        )
+        url = str(s.get("gateway_api_crds_download_url", "")).strip()
+        if not _true(s.get("gateway_api_crds_pinned")) and url.startswith("https://github.com/"):
+            errors.append(
+                f"gateway_api_crds_download_url {url} is a GitHub release file, for which "
+                "GitHub publishes no checksum: pin its sha256 in kubeforge_checksums."
+                "gateway_api_crds['<version>'].<arch>, or serve it from files_repo with a "
+                "<file>.sha256 beside it"
+            )
+    return errors
 
 
 def kubeforge_inventory_errors(
@@ -560,6 +861,8 @@ def kubeforge_inventory_errors(
         *check_apiserver_access(settings),
         *check_durations(settings),
         *check_vip(settings, managed, hostvars),
+        *check_node_placement([*dict.fromkeys(_members(groups, "k8s_cluster"))], hostvars),
+        *check_addons(settings, _members(groups, "k8s_cluster"), hostvars),
     ]
 
 

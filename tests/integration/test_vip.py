@@ -51,6 +51,20 @@ EXTRA_VARS = [
     "apiserver_ha_mode=vip",
     "-e",
     json.dumps({"loadbalancer_apiserver": {"address": VIP, "port": PORT}}),
+    # The VIP is under test, not the add-ons the lab's group_vars switch on (its
+    # one worker is no ingress node either).
+    "-e",
+    json.dumps(
+        {
+            name: False
+            for name in (
+                "metrics_server_enabled",
+                "local_path_provisioner_enabled",
+                "ingress_controller_enabled",
+                "gateway_api_enabled",
+            )
+        }
+    ),
 ]
 SSH_KEY = cfg.LAB_INVENTORY / "ssh" / "id_ed25519"
 SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]

@@ -522,7 +522,7 @@ def test_every_problem_is_reported_at_once() -> None:
 def test_preflight_hands_every_setting_to_the_checks() -> None:
     preflight = yaml.safe_load((REPO / "roles/preflight/defaults/main.yml").read_text())
     handed = set(preflight["preflight_inventory_settings"])
-    assert handed == {*inv.SETTINGS, *inv.VIP_SETTINGS, *inv.CALICO_SETTINGS}
+    assert handed == {*inv.SETTINGS, *inv.VIP_SETTINGS, *inv.CALICO_SETTINGS, *inv.ADDON_SETTINGS}
 
 
 # Durations
