@@ -98,9 +98,12 @@ bench-deploy: setup  ## wall time of cluster.yml on a fresh 5-node lab, and of a
 	$(LAB) up --nodes 5 --fresh $(LAB_ARGS)
 	$(VENV)/bin/python tests/lab/bench.py
 
-demo: lab-up  ## bring up a 5-node lab, deploy an HA cluster onto it, show the nodes
+# The add-ons' pods, and `kubectl top nodes` once metrics-server has scraped
+# every kubelet (its first values come within a minute of the rollout).
+demo: lab-up  ## bring up a 5-node lab, deploy an HA cluster onto it, show the nodes and add-ons
 	ansible-playbook -i inventory/lab/hosts.yml cluster.yml
-	ansible -i inventory/lab/hosts.yml 'kube_control_plane[0]' -m ansible.builtin.command \
-	  -a 'kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o wide'
+	ansible -i inventory/lab/hosts.yml 'kube_control_plane[0]' -m ansible.builtin.shell -a \
+	  'kubectl get nodes -o wide && kubectl get pods -A -o wide && kubectl get storageclass,ingressclass,gatewayclass \
+	   && helm version --short && for i in $$(seq 24); do kubectl top nodes 2>/dev/null && break; sleep 5; done'
 
 test: lint unit preflight-test molecule-all lab-test  ## everything CI runs

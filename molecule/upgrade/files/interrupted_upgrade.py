@@ -29,6 +29,7 @@ def run(argv: list[str], interrupt: bool, log: Path) -> tuple[int, dict[str, obj
     marks: list[tuple[str, float]] = []
     batches = drains = 0
     in_batch_task = interrupted = False
+    signalled = 0.0
     with log.open("w") as out:
         # Unbuffered: each line arrives as Ansible prints it; no colours (molecule
         # forces them), or the patterns above do not match.
@@ -59,8 +60,15 @@ def run(argv: list[str], interrupt: bool, log: Path) -> tuple[int, dict[str, obj
             # The second host's drain has run: its next task header follows it.
             if interrupt and not interrupted and drains >= 2 and line.startswith("TASK [download"):
                 proc.send_signal(signal.SIGINT)
-                interrupted = True
+                interrupted, signalled = True, now
                 print(f"\n*** interrupted with SIGINT at {now:.0f}s ***", flush=True)
+            # Ansible can lose a SIGINT (its handler's KeyboardInterrupt raised
+            # inside logging's lock release is "ignored"): while it still runs
+            # tasks, send another, as a user would press Ctrl-C again.
+            elif interrupted and now - signalled > 5 and line.startswith("TASK ["):
+                proc.send_signal(signal.SIGINT)
+                signalled = now
+                print(f"\n*** still running: SIGINT again at {now:.0f}s ***", flush=True)
         rc = proc.wait()
     total = time.monotonic() - start
     per_host = [
