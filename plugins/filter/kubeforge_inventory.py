@@ -553,6 +553,13 @@ def _label_key_ok(key: Any) -> bool:
     return len(name) <= 63 and _LABEL_NAME.fullmatch(name) is not None
 
 
+def _label_value(value: Any) -> str:
+    """A label value as the node gets it: YAML's true is "true", nothing is ""."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return "" if value is None else str(value)
+
+
 def _label_value_ok(value: str) -> bool:
     return value == "" or (len(value) <= 63 and _LABEL_NAME.fullmatch(value) is not None)
 
@@ -573,9 +580,7 @@ def _label_errors(host: str, labels: Any) -> list[str]:
                 f"{host}: node_labels[{key!r}] must be a string, number or boolean, not {value!r}"
             )
             continue
-        shown = (
-            "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-        )
+        shown = _label_value(value)
         if not _label_value_ok(shown):
             errors.append(
                 f"{host}: node_labels[{key!r}] value {shown!r} is not a label value "
@@ -694,13 +699,6 @@ def _name(var: str, value: Any, subdomain: bool = False) -> list[str]:
     return [f"{var} {value!r} is not {what} (lower-case letters, digits and '-', at most {limit})"]
 
 
-def _label_value(value: Any) -> str:
-    """A label value as the node gets it: YAML's true is "true", nothing is ""."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    return "" if value is None else str(value)
-
-
 def _selected(selector: Mapping[str, Any], labels: Any) -> bool:
     if not isinstance(labels, Mapping):
         return False
@@ -793,10 +791,13 @@ def check_addons(
             )
         selector = s.get("ingress_controller_node_selector")
         if not isinstance(selector, Mapping) or any(
-            not isinstance(v, (str, int, float, bool)) and v is not None for v in selector.values()
+            (not isinstance(v, (str, int, float, bool)) and v is not None)
+            or not _label_key_ok(k)
+            or not _label_value_ok(_label_value(v))
+            for k, v in selector.items()
         ):
             errors.append(
-                "ingress_controller_node_selector must be a dict of label: value "
+                "ingress_controller_node_selector must be a dict of label name: label value "
                 f"(got {selector!r})"
             )
         elif selector and not any(

@@ -90,6 +90,8 @@ def test_shipped_switches_are_booleans_and_pass_off() -> None:
         ({"ingress_controller_http_port": 70000}, "ingress_controller_http_port 70000"),
         ({"ingress_controller_https_port": 80}, "are both 80"),
         ({"ingress_controller_node_selector": ["edge"]}, "must be a dict"),
+        ({"ingress_controller_node_selector": {"bad key!": ""}}, "must be a dict"),
+        ({"ingress_controller_node_selector": {"edge": "not a value"}}, "must be a dict"),
         (
             {"ingress_controller_tolerations": [{"key": "a", "tolerate": "yes"}]},
             "list of tolerations",
