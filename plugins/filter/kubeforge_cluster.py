@@ -5,8 +5,10 @@ change is refused before any host is touched.
     kubeforge_cluster_errors(probe_output, settings) -> list[str]
 
 `probe_output` is what roles/preflight/files/cluster-probe.sh printed on the
-first control-plane host; `settings` holds kube_network_plugin,
-kube_service_addresses, kube_pods_subnet and calico's pool settings.
+first control-plane host; `settings` holds kube_network_plugin, the service
+and pod networks (kube_service_subnets / kube_pods_subnets, else
+kube_service_addresses / kube_pods_subnet), cluster_name, dns_domain and
+calico's pool settings.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class Running:
     pod_cidrs: dict[str, str] = field(default_factory=dict)
     daemonsets: dict[str, list[str]] = field(default_factory=dict)  # name -> env names
     pools: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cluster_names: list[str] = field(default_factory=list)  # of the admin kubeconfig
+    domains: dict[str, str] = field(default_factory=dict)  # kubelet / coredns -> domain
 
 
 def parse(text: str) -> Running:
@@ -44,6 +48,10 @@ def parse(text: str) -> Running:
             run.service_ip = fields[0]
         elif key == "podcidr" and len(fields) == 2:
             run.pod_cidrs[fields[0]] = fields[1]
+        elif key == "clustername" and fields:
+            run.cluster_names.append(fields[0])
+        elif key == "domain" and len(fields) == 2:
+            run.domains[fields[0]] = fields[1].rstrip(".")
         elif key == "daemonset" and fields:
             run.daemonsets[fields[0]] = fields[1:]
         elif key == "ippool" and len(fields) >= 3:
@@ -80,18 +88,29 @@ def _net(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
         return None
 
 
+def _network(settings: Mapping[str, Any], plural: str, singular: str) -> tuple[str, Any]:
+    """The variable a network comes from: kubespray's plural name (which every
+    role reads) when it differs from ours, which it defaults to."""
+    value = settings.get(plural)
+    if value is not None and str(value).strip() != str(settings.get(singular)).strip():
+        return plural, value
+    return singular, settings.get(singular)
+
+
 def check_networks(run: Running, settings: Mapping[str, Any]) -> list[str]:
     errors: list[str] = []
-    services = _net(settings.get("kube_service_addresses"))
+    svc_var, svc_value = _network(settings, "kube_service_subnets", "kube_service_addresses")
+    services = _net(svc_value)
     if services is not None and run.service_ip:
         first = str(next(services.hosts(), ""))
         if run.service_ip != first:
             errors.append(
-                f"kube_service_addresses {services}: the running cluster's kubernetes service "
+                f"{svc_var} {services}: the running cluster's kubernetes service "
                 f"has {run.service_ip}, so its service network is another one; the service "
                 f"network of a running cluster cannot change ({RESET_HINT})"
             )
-    pods = _net(settings.get("kube_pods_subnet"))
+    pods_var, pods_value = _network(settings, "kube_pods_subnets", "kube_pods_subnet")
+    pods = _net(pods_value)
     outside = sorted(
         f"{node} ({cidr})"
         for node, cidr in run.pod_cidrs.items()
@@ -101,7 +120,7 @@ def check_networks(run: Running, settings: Mapping[str, Any]) -> list[str]:
     )
     if outside:
         errors.append(
-            f"kube_pods_subnet {pods}: the running cluster gave nodes pod networks outside it "
+            f"{pods_var} {pods}: the running cluster gave nodes pod networks outside it "
             f"({', '.join(outside)}); the pod network of a running cluster cannot change "
             f"({RESET_HINT})"
         )
@@ -151,11 +170,41 @@ def check_plugin(run: Running, settings: Mapping[str, Any]) -> list[str]:
     return errors
 
 
+def check_identity(run: Running, settings: Mapping[str, Any]) -> list[str]:
+    """cluster_name and dns_domain are fixed once the cluster runs: the domain
+    is in every Service's name, every kubelet's clusterDomain and the
+    service-account tokens' issuer; the name in every kubeconfig, etcd's
+    cluster token and the VIP's VRRP router id."""
+    errors: list[str] = []
+    name = str(settings.get("cluster_name", "")).strip()
+    if name and run.cluster_names and name not in run.cluster_names:
+        errors.append(
+            f"cluster_name {name!r}: the running cluster is named {run.cluster_names[0]!r} "
+            "(its admin kubeconfig); the name of a running cluster cannot change (it is in "
+            "every kubeconfig, etcd's cluster token and the VIP's router id): keep "
+            f"cluster_name: {run.cluster_names[0]}, or {RESET_HINT}"
+        )
+    domain = str(settings.get("dns_domain", "")).strip().rstrip(".")
+    running = run.domains.get("kubelet") or run.domains.get("coredns")
+    if domain and running and domain != running:
+        where = "the kubelets' clusterDomain" if "kubelet" in run.domains else "CoreDNS's zone"
+        errors.append(
+            f"dns_domain {domain!r}: the running cluster's DNS domain is {running!r} ({where}); "
+            "it cannot change in place (Service names, every kubelet and the service-account "
+            f"tokens' issuer use it): keep dns_domain: {running}, or {RESET_HINT}"
+        )
+    return errors
+
+
 def kubeforge_cluster_errors(probe: str, settings: Mapping[str, Any]) -> list[str]:
     run = parse(probe)
     if run.state != "up":
         return []
-    return [*check_plugin(run, settings), *check_networks(run, settings)]
+    return [
+        *check_plugin(run, settings),
+        *check_networks(run, settings),
+        *check_identity(run, settings),
+    ]
 
 
 def kubeforge_cluster_state(probe: str) -> str:

@@ -2,8 +2,11 @@
 is (node name, address) and the subject alternative names of its certificates.
 
 A host's address is its ``ip`` if set, else its ``ansible_host``, else its
-inventory name; its node name is ``kube_override_hostname`` if set, else its
-inventory name, lowercased (docs/development.md).
+inventory name: what its services bind to. Its access address is its
+``access_ip`` if set, else its address: what other hosts connect to (kubespray's
+meaning). Its node name is ``kube_override_hostname`` if set, else its
+inventory name, lowercased; its etcd member name is ``etcd_member_name`` if
+set, else its node name (docs/development.md).
 """
 
 from __future__ import annotations
@@ -36,11 +39,23 @@ def kubeforge_address(host: str, hostvars: HostVars) -> str:
     return host
 
 
+def kubeforge_access_address(host: str, hostvars: HostVars) -> str:
+    """The address other hosts reach `host` by: its access_ip, else its address."""
+    access = hostvars.get(host, {}).get("access_ip")
+    return str(access).strip() if _set(access) else kubeforge_address(host, hostvars)
+
+
 def kubeforge_node_name(host: str, hostvars: HostVars) -> str:
-    """The Kubernetes node name of `host` (also its etcd member name)."""
+    """The Kubernetes node name of `host`."""
     hv = hostvars.get(host, {})
     name = hv.get("kube_override_hostname")
     return (str(name).strip() if _set(name) else host).lower()
+
+
+def kubeforge_etcd_member_name(host: str, hostvars: HostVars) -> str:
+    """The etcd member name of `host`: its etcd_member_name, else its node name."""
+    name = hostvars.get(host, {}).get("etcd_member_name")
+    return str(name).strip() if _set(name) else kubeforge_node_name(host, hostvars)
 
 
 def kubeforge_host_names(host: str, hostvars: HostVars) -> list[str]:
@@ -161,7 +176,9 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "kubeforge_address": kubeforge_address,
+            "kubeforge_access_address": kubeforge_access_address,
             "kubeforge_node_name": kubeforge_node_name,
+            "kubeforge_etcd_member_name": kubeforge_etcd_member_name,
             "kubeforge_host_names": kubeforge_host_names,
             "kubeforge_sans": kubeforge_sans,
             "kubeforge_first_host": kubeforge_first_host,

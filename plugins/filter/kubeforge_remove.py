@@ -1,13 +1,14 @@
 """remove-node.yml: read the request and refuse what would break the cluster.
 
     kubeforge_host_list(value) -> list[str]
-    kubeforge_removal_errors(removed, groups, node_names, etcd_members, etcd_healthy) -> list[str]
+    kubeforge_removal_errors(removed, groups, member_names, etcd_members, etcd_healthy) -> list[str]
 
 `removed` are inventory host names (from ``-e node=a,b``), `groups` Ansible's
-`groups`, `node_names` maps every inventory host to its node (and etcd member)
-name, `etcd_members` is ``etcdctl member list -w json``'s ``members`` (empty
-when no etcd host is involved) and `etcd_healthy` the client URLs that answered
-``etcdctl endpoint health``. Every error names the host and what to change.
+`groups`, `member_names` maps every inventory host to its etcd member name
+(etcd_member_name, else its node name), `etcd_members` is ``etcdctl member
+list -w json``'s ``members`` (empty when no etcd host is involved) and
+`etcd_healthy` the client URLs that answered ``etcdctl endpoint health``. Every
+error names the host and what to change.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def _members(groups: Mapping[str, Sequence[str]], name: str) -> list[str]:
 def kubeforge_removal_errors(
     removed: Sequence[str],
     groups: Mapping[str, Sequence[str]],
-    node_names: Mapping[str, str],
+    member_names: Mapping[str, str],
     etcd_members: Sequence[Mapping[str, Any]],
     etcd_healthy: Sequence[str],
 ) -> list[str]:
@@ -65,13 +66,13 @@ def kubeforge_removal_errors(
             " (group etcd); add another one first (cluster.yml)"
         )
     elif leaving:
-        errors += _quorum_errors(leaving, node_names, etcd_members, etcd_healthy)
+        errors += _quorum_errors(leaving, member_names, etcd_members, etcd_healthy)
     return errors
 
 
 def _quorum_errors(
     leaving: Sequence[str],
-    node_names: Mapping[str, str],
+    member_names: Mapping[str, str],
     etcd_members: Sequence[Mapping[str, Any]],
     etcd_healthy: Sequence[str],
 ) -> list[str]:
@@ -79,7 +80,7 @@ def _quorum_errors(
         return [
             "etcd: no member answered `etcdctl member list`; the cluster's quorum cannot be checked"
         ]
-    leaving_names = {node_names.get(h, h) for h in leaving}
+    leaving_names = {member_names.get(h, h) for h in leaving}
     remaining = [m for m in etcd_members if m.get("name") not in leaving_names]
     healthy = [m for m in remaining if set(m.get("clientURLs") or []) & set(etcd_healthy)]
     quorum = len(remaining) // 2 + 1

@@ -57,6 +57,13 @@ options:
     description: Mode of parent directories this module creates.
     type: str
     default: "0755"
+  absent:
+    description:
+      - Files to remove when they exist (a setting switched off), after the files above. Their
+        directories stay. A path that is a directory is refused.
+    type: list
+    elements: str
+    default: []
 author: kubeforge
 """
 
@@ -73,7 +80,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed_paths:
-  description: Files and directories created or changed (or that would be in check mode).
+  description: Files and directories created, changed or removed (or that would be in check mode).
   type: list
   elements: str
   returned: always
@@ -193,6 +200,19 @@ def _directory(module: AnsibleModule, spec: dict[str, Any], dir_mode: int) -> bo
     return True
 
 
+def _remove(module: AnsibleModule, path: Path) -> bool:
+    """Remove one file; True when it existed (and, outside check mode, is gone)."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return False
+    if stat.S_ISDIR(st.st_mode):
+        module.fail_json(msg=f"{path}: is a directory, absent takes files")
+    if not module.check_mode:
+        path.unlink()
+    return True
+
+
 def main() -> None:
     owned = {
         "path": {"type": "str", "required": True},
@@ -219,15 +239,17 @@ def main() -> None:
                 "options": {**owned, "mode": {"type": "str", "default": "0755"}},
             },
             "dir_mode": {"type": "str", "default": "0755"},
+            "absent": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
     dir_mode = int(module.params["dir_mode"], 8)
     changed: list[str] = []
     diffs: list[dict[str, str]] = []
-    for spec in [*module.params["directories"], *module.params["files"]]:
-        if not Path(spec["path"]).is_absolute():
-            module.fail_json(msg=f"{spec['path']}: not an absolute path")
+    paths = [s["path"] for s in [*module.params["directories"], *module.params["files"]]]
+    for path_name in [*paths, *module.params["absent"]]:
+        if not Path(path_name).is_absolute():
+            module.fail_json(msg=f"{path_name}: not an absolute path")
     for spec in module.params["directories"]:
         try:
             if _directory(module, spec, dir_mode):
@@ -257,6 +279,12 @@ def main() -> None:
                 os.chown(path, uid, gid)
         except OSError as exc:
             module.fail_json(msg=f"{path}: {exc}", changed_paths=changed)
+    for path_name in module.params["absent"]:
+        try:
+            if _remove(module, Path(path_name)):
+                changed.append(path_name)
+        except OSError as exc:
+            module.fail_json(msg=f"{path_name}: {exc}", changed_paths=changed)
     result: dict[str, Any] = {"changed": bool(changed), "changed_paths": changed}
     if diffs:
         result["diff"] = diffs

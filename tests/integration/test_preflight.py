@@ -321,6 +321,52 @@ def test_every_inventory_problem_is_listed_at_once(tmp_path: Path) -> None:
     assert len(run.errors) == 4, run.errors
 
 
+def test_bad_values_from_issue_12_stop_before_anything_changes(tmp_path: Path) -> None:
+    """Each was pushed onto a running lab cluster before preflight checked values."""
+    run = opening(
+        standard(tmp_path),
+        "-e", "dns_domain=cluster..local",
+        "-e", '{"supplementary_addresses_in_ssl_keys": ["bad name!"]}',
+        "-e", "kube_service_addresses=10.233.0.0/30",
+        "-e", "container_manager=crio",
+        "-e", '{"loadbalancer_apiserver": {"port": 8383}}',
+        "-e", "kube_apiserver_node_port_range=32767-30000",
+    )  # fmt: skip
+    for fragment in (
+        "all hosts: dns_domain 'cluster..local' is not a DNS domain",
+        "all hosts: supplementary_addresses_in_ssl_keys[0] 'bad name!'",
+        "all hosts: kube_service_addresses 10.233.0.0/30 has 4 addresses, too few",
+        "all hosts: container_manager 'crio' is not supported",
+        "all hosts: loadbalancer_apiserver {'port': 8383} has no address",
+        "all hosts: kube_apiserver_node_port_range '32767-30000' is not a port range",
+    ):
+        assert_stopped(run, BOTH, fragment)
+    assert len(run.errors) == 6, run.errors
+    assert "Gather the facts the checks need" not in run.output, "the run went on"
+
+
+def test_kubespray_host_variables_stop_naming_the_host(tmp_path: Path) -> None:
+    inv = ini_inventory(
+        tmp_path,
+        f"[kube_control_plane]\nnode6 ansible_host={NODE6} ip={NODE6} etcd_member_name=etcd,1\n"
+        f"[etcd:children]\nkube_control_plane\n"
+        f"[kube_node]\nnode7 ansible_host={NODE7} ip={NODE7} access_ip=10.213.0.300\n",
+    )
+    run = opening(inv)
+    assert_stopped(run, BOTH, "node6: etcd_member_name 'etcd,1' is not a member name")
+    assert_stopped(run, BOTH, "node7: access_ip '10.213.0.300' is not an IPv4 address")
+    assert len(run.errors) == 2, run.errors
+
+
+def test_cluster_wide_setting_for_one_host_stops(tmp_path: Path) -> None:
+    inv = standard(tmp_path, node7={**HOST_VARS["node7"], "flannel_interface": "eth1"})
+    run = opening(inv)
+    assert_stopped(
+        run, BOTH, "node6, node7: flannel_interface is not the same on every host",
+        "node6: not set", "node7: 'eth1'",
+    )  # fmt: skip
+
+
 # Host problems ------------------------------------------------------------------
 
 
@@ -337,7 +383,7 @@ def test_unreachable_host_stops_the_whole_run(tmp_path: Path) -> None:
 
 
 def test_too_little_memory_stops(tmp_path: Path) -> None:
-    run = opening(standard(tmp_path), "-e", "preflight_min_memory_mb_node=999999999")
+    run = opening(standard(tmp_path), "-e", "preflight_min_memory_mb_node=9000000")
     error = assert_stopped(run, BOTH, "node7:", "below preflight_min_memory_mb_node")
     assert "node6" not in error
     assert not [e for e in run.errors if e.startswith("node6")], run.errors
@@ -447,7 +493,7 @@ def test_every_host_problem_is_listed_at_once(tmp_path: Path) -> None:
     with listener(NODE7, 10256):
         run = opening(
             standard(tmp_path),
-            "-e", "preflight_min_memory_mb_control_plane=999999999",
+            "-e", "preflight_min_memory_mb_control_plane=9000000",
             "-e", '{"preflight_supported_os": ["Debian 11"]}',
         )  # fmt: skip
     assert_stopped(run, BOTH, "node6:", "preflight_min_memory_mb_control_plane")

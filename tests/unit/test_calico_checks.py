@@ -25,6 +25,8 @@ def settings() -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for name in ("versions.yml", "cluster.yml", "calico.yml"):
         merged.update(yaml.safe_load((DEFAULTS / name).read_text()))
+    # apiserver_ha_mode's default is a template: local_lb without loadbalancer_apiserver.
+    merged["apiserver_ha_mode"] = "local_lb"
     out = {k: merged.get(k) for k in (*inv.SETTINGS, *inv.CALICO_SETTINGS)}
     out.update(
         kube_network_plugin="calico",

@@ -1,5 +1,5 @@
-"""The `validate` option of plugins/modules/kubeforge_files.py: content a
-check refuses never replaces the file."""
+"""plugins/modules/kubeforge_files.py: content a `validate` check refuses never
+replaces the file; `absent` removes files that exist and nothing else."""
 
 from __future__ import annotations
 
@@ -57,3 +57,32 @@ def test_without_a_check_the_file_is_written(files_module: ModuleType, tmp_path:
     target = tmp_path / "new.conf"
     assert files_module._write(target, b"x", 0o600, os.getuid(), os.getgid()) == ""
     assert target.read_bytes() == b"x"
+
+
+class FakeModule:
+    """What _remove uses of AnsibleModule."""
+
+    def __init__(self, check_mode: bool) -> None:
+        self.check_mode = check_mode
+
+    def fail_json(self, msg: str) -> None:
+        raise AssertionError(msg)
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_absent_removes_an_existing_file_only(
+    files_module: ModuleType, tmp_path: Path, check_mode: bool
+) -> None:
+    dropin = tmp_path / "containerd.service.d" / "http-proxy.conf"
+    dropin.parent.mkdir()
+    dropin.write_text("[Service]\n")
+    module = FakeModule(check_mode)
+    assert files_module._remove(module, dropin) is True
+    assert dropin.exists() is check_mode
+    assert dropin.parent.is_dir(), "the directory stays"
+    assert files_module._remove(module, tmp_path / "missing.conf") is False
+
+
+def test_absent_refuses_a_directory(files_module: ModuleType, tmp_path: Path) -> None:
+    with pytest.raises(AssertionError, match="is a directory"):
+        files_module._remove(FakeModule(False), tmp_path)

@@ -1,6 +1,5 @@
 """inventory/sample documents every user-facing variable with its true default,
-docs/variables.md lists them all, and the sample inventories parse into the
-groups a cluster needs.
+and the sample inventories parse into the groups a cluster needs.
 
 The sample shows each variable commented out with its default::
 
@@ -13,6 +12,15 @@ A line `# name: value` (one space after `#`) starts an entry; the lines after
 it that start with `#` and two or more spaces continue its value. Examples
 inside explanations are indented further (`#   name: ...`) and never follow an
 entry line directly.
+
+Every name the sample shows, commented out or set, is an option of a role's
+meta/argument_specs.yml (the one place variables are declared and described;
+docs/variables.md's reference is rendered from them) or a kubespray name of
+plugins/kubespray/variables.yml, and its value is the real default: the role's
+defaults file, or for a kubespray name the default the table gives (what passes
+preflight with a note). A line may show another value only when it says so with
+a trailing comment starting `# changed`, e.g.
+`kube_proxy_mode: ipvs  # changed: MetalLB needs strictARP`.
 """
 
 from __future__ import annotations
@@ -36,10 +44,11 @@ REPO = Path(__file__).resolve().parents[2]
 ROLES = REPO / "roles"
 SAMPLE = REPO / "inventory" / "sample"
 DEFAULTS_ROLE = ROLES / "kubeforge_defaults"
-VARIABLES_DOC = REPO / "docs" / "variables.md"
+KUBESPRAY_TABLE = REPO / "plugins" / "kubespray" / "variables.yml"
 
 _ENTRY = re.compile(r"^# ([a-z_][a-z0-9_]*):(?:\s|$)")
 _CONTINUATION = "#  "
+_CHANGED = re.compile(r"\s#\s*changed\b")
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,7 @@ class Entry:
     name: str
     value: Any
     where: str  # file:line, for messages
+    changed: bool = False  # the line says it shows another value than the default
 
 
 def spec_options(role: Path) -> dict[str, Any]:
@@ -84,6 +94,10 @@ def known_defaults() -> tuple[set[str], dict[str, Any]]:
     return names, defaults
 
 
+def _rel(path: Path) -> str:
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def commented_entries(path: Path) -> list[Entry]:
     lines = path.read_text().splitlines()
     entries: list[Entry] = []
@@ -98,7 +112,7 @@ def commented_entries(path: Path) -> list[Entry]:
         while j < len(lines) and lines[j].startswith(_CONTINUATION):
             block.append(lines[j][2:])
             j += 1
-        where = f"{path.relative_to(REPO)}:{i + 1}"
+        where = f"{_rel(path)}:{i + 1}"
         try:
             parsed = yaml.safe_load("\n".join(block))
         except yaml.YAMLError as exc:
@@ -108,14 +122,24 @@ def commented_entries(path: Path) -> list[Entry]:
                 f"{where}: '# {match[1]}:' reads as a commented variable but is not valid "
                 f"YAML once uncommented ({parsed}); reword an explanation that starts so"
             )
-        entries.append(Entry(match[1], parsed[match[1]], where))
+        entries.append(Entry(match[1], parsed[match[1]], where, bool(_CHANGED.search(block[0]))))
         i = j
     return entries
 
 
 def set_entries(path: Path) -> list[Entry]:
-    data = yaml.safe_load(path.read_text()) or {}
-    return [Entry(k, v, f"{path.relative_to(REPO)}") for k, v in data.items()]
+    text = path.read_text()
+    data = yaml.safe_load(text) or {}
+    lines = {
+        match[1]: (number, line)
+        for number, line in enumerate(text.splitlines(), 1)
+        if (match := re.match(r"([a-z_][a-z0-9_]*):", line))
+    }
+    entries = []
+    for key, value in data.items():
+        number, line = lines.get(key, (0, ""))
+        entries.append(Entry(key, value, f"{_rel(path)}:{number}", bool(_CHANGED.search(line))))
+    return entries
 
 
 def sample_files() -> list[Path]:
@@ -152,62 +176,65 @@ def test_sample_shows_each_variable_once() -> None:
     assert not twice, f"variables shown more than once in the sample: {twice}"
 
 
-def test_sample_shows_the_role_defaults() -> None:
+def kubespray_defaults() -> tuple[set[str], tuple[str, ...], dict[str, Any]]:
+    """The kubespray table's names, family prefixes and defaults."""
+    entries = yaml.safe_load(KUBESPRAY_TABLE.read_text())["variables"]
+    names = {e["name"] for e in entries if "name" in e}
+    prefixes = tuple(e["prefix"] for e in entries if "prefix" in e)
+    defaults = {e["name"]: e["default"] for e in entries if "name" in e and "default" in e}
+    return names, prefixes, defaults
+
+
+def real_defaults() -> tuple[set[str], dict[str, Any]]:
+    """Names the sample may show and their real defaults: kubeforge's roles
+    first, kubespray's table for the names kubeforge does not declare."""
     names, defaults = known_defaults()
-    unknown = [f"{e.where}: {e.name}" for e in sample_entries() if e.name not in names]
-    assert not unknown, (
-        "the sample shows variables no role documents in meta/argument_specs.yml "
-        f"(a typo, or a variable that was removed): {unknown}"
-    )
-    wrong = [
-        f"{e.where}: {e.name} shows {e.value!r}, the role default is {defaults[e.name]!r}"
+    ks_names, _, ks_defaults = kubespray_defaults()
+    return names | ks_names, {**ks_defaults, **defaults}
+
+
+def test_sample_shows_only_declared_names() -> None:
+    names, _ = real_defaults()
+    _, prefixes, _ = kubespray_defaults()
+    unknown = [
+        f"{e.where}: {e.name}"
         for e in sample_entries()
-        if e.name in defaults and normalised(e.value) != normalised(defaults[e.name])
+        if e.name not in names and not e.name.startswith(prefixes)
     ]
-    assert not wrong, "the sample's defaults differ from the roles':\n" + "\n".join(wrong)
+    assert not unknown, (
+        "the sample shows variables no role declares in meta/argument_specs.yml and "
+        f"plugins/kubespray/variables.yml does not list (a typo, or a removed variable): {unknown}"
+    )
 
 
-# docs/variables.md ------------------------------------------------------------
+def test_sample_shows_the_real_defaults() -> None:
+    _, defaults = real_defaults()
+    wrong = [
+        f"{e.where}: {e.name} shows {e.value!r}, the default is {defaults[e.name]!r}"
+        for e in sample_entries()
+        if e.name in defaults
+        and not e.changed
+        and normalised(e.value) != normalised(defaults[e.name])
+    ]
+    assert not wrong, (
+        "the sample shows values other than the defaults (a line that changes one says so "
+        "with a trailing '# changed: ...'):\n" + "\n".join(wrong)
+    )
 
 
-def doc_rows() -> dict[str, list[str]]:
-    """Table rows of docs/variables.md by the variable of their first cell."""
-    rows: dict[str, list[str]] = {}
-    for line in VARIABLES_DOC.read_text().splitlines():
-        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
-        if cells and (match := re.fullmatch(r"`([a-z_][a-z0-9_]*)`", cells[0])):
-            rows[match[1]] = cells[1:]
-    return rows
-
-
-def shown_scalar(value: Any) -> str | None:
-    """How docs/variables.md spells a plain default; None for templates,
-    lists and dicts, which are only required to be listed."""
-    if isinstance(value, bool):
-        return f"`{str(value).lower()}`"
-    if isinstance(value, int):
-        return f"`{value}`"
-    if isinstance(value, str) and "{{" not in value:
-        return f"`{value}`" if value else '`""`'
-    return None
-
-
-def test_variables_doc_lists_every_variable() -> None:
-    rows = doc_rows()
-    wanted = set(spec_options(DEFAULTS_ROLE)) | {e.name for e in sample_entries()}
-    missing = sorted(wanted - set(rows))
-    assert not missing, f"docs/variables.md has no table row for {missing}"
-
-
-def test_variables_doc_shows_the_role_defaults() -> None:
-    rows = doc_rows()
-    _, defaults = known_defaults()
-    wrong = []
-    for name, cells in rows.items():
-        expected = shown_scalar(defaults[name]) if name in defaults else None
-        if expected is not None and (not cells or expected not in cells[0]):
-            wrong.append(f"{name}: default cell {cells[:1]} lacks {expected}")
-    assert not wrong, "docs/variables.md shows wrong defaults:\n" + "\n".join(wrong)
+def test_changed_marker_is_recognised(tmp_path: Path) -> None:
+    path = tmp_path / "x.yml"
+    path.write_text(
+        "---\n# kube_proxy_mode: ipvs  # changed: for MetalLB\n# kube_log_level: 2\n"
+        "kubelet_max_pods: 200  # changed\ndns_domain: x.local\n"
+    )
+    found = {e.name: e.changed for e in commented_entries(path) + set_entries(path)}
+    assert found == {
+        "kube_proxy_mode": True,
+        "kube_log_level": False,
+        "kubelet_max_pods": True,
+        "dns_domain": False,
+    }
 
 
 # The sample inventories ---------------------------------------------------------
@@ -288,5 +315,6 @@ def test_yaml_and_ini_samples_agree() -> None:
 def test_sample_inventory_passes_the_inventory_checks(listing: dict[str, Any]) -> None:
     groups = {g: sorted(members(listing, g)) for g in [*EXPECTED_GROUPS, "all"]}
     _, defaults = known_defaults()
-    settings = {k: defaults[k] for k in inv.SETTINGS}
+    # apiserver_ha_mode's default is a template: local_lb without loadbalancer_apiserver.
+    settings = {k: defaults[k] for k in inv.SETTINGS} | {"apiserver_ha_mode": "local_lb"}
     assert inv.kubeforge_inventory_errors(groups, listing["_meta"]["hostvars"], settings) == []

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Pack files from the control host's cache into one tar laid out at their destinations.
 
-    bundle.py OUT.tar '[{"src": "/cache/x_1.0_kubelet", "dest": "/usr/local/bin/kubelet"}, ...]'
+    bundle.py OUT.tar '[{"src": "/cache/x_1.0_kubelet", "dest": "/opt/bin/kubelet"}, ...]'
 
 One transfer per host instead of several round trips per file. Members are owned
 by root with mode 0755; the archive is written next to OUT and renamed into
