@@ -35,6 +35,11 @@ lint: setup  ## yamllint, ansible-lint (production profile), ruff, mypy
 unit: setup  ## fast unit tests
 	$(PYTEST) tests/unit
 
+.PHONY: docs
+docs: setup  ## regenerate the generated parts of docs/ (docs/kubespray.md's table, docs/variables.md's reference)
+	$(VENV)/bin/python tests/tools/render_kubespray_doc.py
+	$(VENV)/bin/python tests/tools/render_variables_doc.py
+
 lab-build: setup  ## build the lab's binaries, mirror and images (cached)
 	$(LAB) build
 
@@ -71,12 +76,11 @@ molecule-calico-etcd: setup  ## molecule: scenario default with calico_datastore
 molecule-day2: setup  ## molecule: scale, remove, reset, upgrade; lab down at the end
 	molecule test -s scale
 	molecule test -s remove
-	$(LAB) inventory inventory/lab/hosts-reset.yml --control-plane 2,3,7 --workers 4,5
-	KUBEFORGE_RESET_INVENTORY=$(CURDIR)/inventory/lab/hosts-reset.yml \
+	$(LAB) kubespray-inventory inventory/lab/kubespray --control-plane 2,3,7 --workers 4,5
+	KUBEFORGE_RESET_INVENTORY=$(CURDIR)/inventory/lab/kubespray/inventory.ini \
 	KUBEFORGE_RESET_REDEPLOY_ARGS="-e kube_version=$$($(VENV)/bin/python tests/lab/scenario.py previous-version)" \
 	  molecule test -s reset
-	$(LAB) inventory inventory/lab/hosts-upgrade.yml --control-plane 2,3,7 --workers 4,5
-	KUBEFORGE_UPGRADE_INVENTORY=$(CURDIR)/inventory/lab/hosts-upgrade.yml molecule test -s upgrade
+	KUBEFORGE_UPGRADE_INVENTORY=$(CURDIR)/inventory/lab/kubespray/inventory.ini molecule test -s upgrade
 	$(LAB) down
 
 # What make test runs: `default` keeps its cluster (--destroy=never) as the

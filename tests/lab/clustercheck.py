@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from typing import Any
 
 import labconfig
 import pytest
+import runbook
 import testinfra  # type: ignore[import-untyped]
 from testinfra.host import Host  # type: ignore[import-untyped]
 from testinfra.utils.ansible_runner import AnsibleRunner, itergroup  # type: ignore[import-untyped]
@@ -73,6 +75,11 @@ def run_ok(host: Host, command: str, what: str) -> str:
     return str(done.stdout)
 
 
+SETTINGS_LINE = re.compile(
+    r'ok: \[([^\]\s]+)[^\]]*\] => \{\s*"msg": "KUBEFORGE-SETTINGS ((?:[^"\\]|\\.)*)"'
+)
+
+
 @dataclass(frozen=True)
 class Inventory:
     path: Path
@@ -84,6 +91,28 @@ class Inventory:
     def variables(self, name: str) -> dict[str, Any]:
         """The host's inventory variables (host_vars and group_vars included)."""
         return dict(AnsibleRunner.get_runner(str(self.path)).get_variables(name))
+
+    def settings(self, *names: str) -> dict[str, dict[str, Any]]:
+        """Host -> the named settings as kubeforge resolves them for it (the
+        inventory over the collection's defaults, templates rendered; None when
+        unset), read with tests/playbooks/settings.yml."""
+        done = subprocess.run(
+            ["ansible-playbook", "-i", str(self.path.resolve()), "tests/playbooks/settings.yml",
+             "-e", json.dumps({"settings_names": list(names)})],
+            capture_output=True, text=True, check=False, cwd=labconfig.REPO,
+            env=runbook.plain_env(),
+        )  # fmt: skip
+        found = {
+            host: {
+                k: None if v == "<unset>" else v
+                for k, v in json.loads(json.loads(f'"{text}"')).items()
+            }
+            for host, text in SETTINGS_LINE.findall(done.stdout)
+        }
+        if done.returncode != 0 or not found:
+            pytest.fail(f"tests/playbooks/settings.yml failed (rc={done.returncode}):\n"
+                        f"{done.stdout[-3000:]}{done.stderr[-2000:]}")  # fmt: skip
+        return found
 
     def address(self, name: str) -> str:
         hostvars = self.variables(name)

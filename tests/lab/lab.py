@@ -356,6 +356,17 @@ def ingress_node(workers: list[int]) -> int | None:
     return workers[-1] if workers else None
 
 
+def _layout_members(control: list[int], etcd: list[int], workers: list[int]) -> list[int]:
+    members = sorted(set(control) | set(etcd) | set(workers))
+    bad = [i for i in members if not 1 <= i <= cfg.MAX_NODES]
+    if bad or not control:
+        raise SystemExit(
+            f"lab: a layout needs a control-plane node and nodes 1-{cfg.MAX_NODES},"
+            f" got {bad or 'none'}"
+        )
+    return members
+
+
 def write_layout(
     path: Path,
     key: Path,
@@ -369,13 +380,7 @@ def write_layout(
     node (ingress_node()) gets INGRESS_NODE_VARS. Written outside inventory/lab, its directory
     gets a link to the lab's group_vars (and keeps its own artifacts, so its
     PKI is its own)."""
-    members = sorted(set(control) | set(etcd) | set(workers))
-    bad = [i for i in members if not 1 <= i <= cfg.MAX_NODES]
-    if bad or not control:
-        raise SystemExit(
-            f"lab: a layout needs a control-plane node and nodes 1-{cfg.MAX_NODES},"
-            f" got {bad or 'none'}"
-        )
+    members = _layout_members(control, etcd, workers)
     lines = [
         "---",
         "# Written by tests/lab/lab.py; do not edit, it is rewritten.",
@@ -418,6 +423,65 @@ def write_layout(
     group_vars = path.parent / "group_vars"
     if path.parent.resolve() != cfg.LAB_INVENTORY.resolve() and not group_vars.exists():
         group_vars.symlink_to(cfg.LAB_INVENTORY / "group_vars")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# A kubespray-style inventory (tests/lab/kubespray/, docs/testing.md): the
+# INI layout of kubespray's sample, with `ip`, `access_ip` and
+# `etcd_member_name` per host, group_vars written the way kubespray's sample
+# writes them, and the lab's own settings (its mirrors, cgroup v1) beside them.
+KUBESPRAY_GROUP_VARS = cfg.REPO / "tests" / "lab" / "kubespray" / "group_vars"
+LAB_GROUP_VARS = ("lab.yml", "mirrors.yml")
+
+
+def write_kubespray_layout(
+    directory: Path, key: Path, control: list[int], workers: list[int]
+) -> Path:
+    """`directory`/inventory.ini, group_vars and host_vars: control-plane nodes
+    are the etcd members (etcd1, etcd2, ... in order), the ingress node gets
+    INGRESS_NODE_VARS in host_vars. Rewritten on every call."""
+    _layout_members(control, control, workers)
+    lines = [
+        "# Written by tests/lab/lab.py kubespray-inventory; do not edit, it is rewritten.",
+        "# kubespray's sample layout: stacked etcd on the control plane.",
+        "[kube_control_plane]",
+    ]
+    for n, i in enumerate(control, start=1):
+        address = cfg.node_ip(i)
+        lines.append(
+            f"{node_name(i)} ansible_host={address} ip={address} access_ip={address}"
+            f" etcd_member_name=etcd{n}"
+        )
+    lines += ["", "[etcd:children]", "kube_control_plane", "", "[kube_node]"]
+    lines += [f"{node_name(i)} ansible_host={cfg.node_ip(i)} ip={cfg.node_ip(i)}" for i in workers]
+    lines += [
+        "",
+        "[k8s_cluster:children]",
+        "kube_control_plane",
+        "kube_node",
+        "",
+        "[all:vars]",
+        "ansible_user=root",
+        f"ansible_ssh_private_key_file={key}",
+    ]
+    directory.mkdir(parents=True, exist_ok=True)
+    for sub in ("group_vars", "host_vars"):
+        if (directory / sub).exists():
+            shutil.rmtree(directory / sub)
+    shutil.copytree(KUBESPRAY_GROUP_VARS, directory / "group_vars")
+    for name in LAB_GROUP_VARS:
+        (directory / "group_vars" / "all" / name).symlink_to(
+            cfg.LAB_INVENTORY / "group_vars" / "all" / name
+        )
+    ingress = ingress_node(workers)
+    if ingress is not None:
+        (directory / "host_vars").mkdir()
+        (directory / "host_vars" / f"{node_name(ingress)}.yml").write_text(
+            "---\n# The lab's ingress node (tests/lab/lab.py INGRESS_NODE_VARS).\n"
+            + "".join(f"{name}: {json.dumps(value)}\n" for name, value in INGRESS_NODE_VARS.items())
+        )
+    path = directory / "inventory.ini"
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -540,6 +604,13 @@ def main(argv: list[str] | None = None) -> int:
             metavar="NAME=VALUE",
             help="a variable for all hosts of the inventory, e.g. kube_network_plugin=calico",
         )
+    p_ks = sub.add_parser(
+        "kubespray-inventory",
+        help="write a kubespray-style inventory (INI, group_vars) of running lab nodes",
+    )
+    p_ks.add_argument("directory", type=Path, help="the inventory directory to write")
+    p_ks.add_argument("--control-plane", required=True, help="node numbers (also etcd), e.g. 2,3,7")
+    p_ks.add_argument("--workers", default="", help="node numbers, e.g. 4,5")
     sub.add_parser("down", help="remove the lab")
     sub.add_parser("build", help="build artifacts, mirror and images only")
     args = parser.parse_args(argv)
@@ -551,6 +622,12 @@ def main(argv: list[str] | None = None) -> int:
         variables = _variables(args.var)
         layout = (cp, etcd, _numbers(args.workers))
         print(write_layout(args.path, ssh_key(), *layout, variables))
+    elif args.command == "kubespray-inventory":
+        print(
+            write_kubespray_layout(
+                args.directory, ssh_key(), _numbers(args.control_plane), _numbers(args.workers)
+            )
+        )
     elif args.command == "down":
         down()
     else:

@@ -29,17 +29,29 @@ from pathlib import Path
 
 import lab
 import labconfig as cfg
-import yaml
 
 
 def groups_of(inventory: Path) -> dict[str, list[str]]:
-    data = yaml.safe_load(inventory.read_text())["all"]
-    children = data.get("children") or {}
-    out = {name: list((g or {}).get("hosts") or {}) for name, g in children.items()}
-    out["k8s_cluster"] = list(
-        dict.fromkeys(out.get("kube_control_plane", []) + out.get("kube_node", []))
-    )
-    return out
+    """Group -> hosts as Ansible reads the inventory (YAML or INI, children resolved)."""
+    done = subprocess.run(
+        ["ansible-inventory", "-i", str(inventory), "--list"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"scenario: ansible-inventory -i {inventory}: {done.stderr.strip()}")
+    data = json.loads(done.stdout)
+
+    def hosts(group: str) -> list[str]:
+        entry = data.get(group) or {}
+        out = list(entry.get("hosts") or [])
+        for child in entry.get("children") or []:
+            out += [h for h in hosts(child) if h not in out]
+        return out
+
+    names = [g for g in data if g != "_meta"]
+    return {g: hosts(g) for g in names} | {
+        "k8s_cluster": list(dict.fromkeys(hosts("kube_control_plane") + hosts("kube_node")))
+    }
 
 
 def number(host: str) -> int:
