@@ -9,13 +9,13 @@ docs/kubespray.md, between its BEGIN/END kubespray-table markers.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
+from doc_section import Section
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "plugins" / "filter"))
@@ -25,6 +25,7 @@ import kubeforge_kubespray as table  # noqa: E402 - found through the path above
 DOC = REPO / "docs" / "kubespray.md"
 BEGIN = "<!-- BEGIN kubespray-table -->"
 END = "<!-- END kubespray-table -->"
+SECTION = Section(DOC, BEGIN, END)
 MAX_DEFAULT = 70
 SECTIONS = (
     ("honored", "Honored", "Same name and meaning in kubeforge: preflight says nothing."),
@@ -114,33 +115,12 @@ def render(entries: Sequence[Mapping[str, Any]], ours: Mapping[str, Any]) -> str
     return "\n".join(lines)
 
 
-def update(doc: str, section: str) -> str:
-    head, begin, rest = doc.partition(BEGIN)
-    _, end, tail = rest.partition(END)
-    if not begin or not end:
-        raise ValueError(f"{DOC.name} lacks the markers {BEGIN} / {END}")
-    return f"{head}{BEGIN}\n{section}\n{END}{tail}"
-
-
 def expected(doc: str) -> str:
-    return update(doc, render(table.read_table(), kubeforge_defaults()))
+    return SECTION.replace(doc, render(table.read_table(), kubeforge_defaults()))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--check", action="store_true", help="exit 1 when the doc is stale")
-    args = parser.parse_args(argv)
-    current = DOC.read_text(encoding="utf-8")
-    wanted = expected(current)
-    if args.check:
-        if wanted != current:
-            print(f"{DOC.relative_to(REPO)} is stale: run make docs", file=sys.stderr)
-            return 1
-        return 0
-    if wanted != current:
-        DOC.write_text(wanted, encoding="utf-8")
-        print(f"rewrote {DOC.relative_to(REPO)}")
-    return 0
+    return SECTION.main(argv, expected, __doc__)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ order of the defaults file.
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from doc_section import Section
 
 REPO = Path(__file__).resolve().parents[2]
 ROLES = REPO / "roles"
@@ -29,6 +29,7 @@ DEFAULTS_ROLE = "kubeforge_defaults"
 DOC = REPO / "docs" / "variables.md"
 BEGIN = "<!-- BEGIN variables-reference -->"
 END = "<!-- END variables-reference -->"
+SECTION = Section(DOC, BEGIN, END)
 MAX_DEFAULT = 100
 _COMMENTED = re.compile(r"^# ([a-z_][a-z0-9_]*):(?:\s|$)")
 
@@ -223,33 +224,12 @@ def render() -> str:
     return "\n".join(lines)
 
 
-def update(doc: str, section: str) -> str:
-    head, begin, rest = doc.partition(BEGIN)
-    _, end, tail = rest.partition(END)
-    if not begin or not end:
-        raise ValueError(f"{DOC.name} lacks the markers {BEGIN} / {END}")
-    return f"{head}{BEGIN}\n{section}\n{END}{tail}"
-
-
 def expected(doc: str) -> str:
-    return update(doc, render())
+    return SECTION.replace(doc, render())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--check", action="store_true", help="exit 1 when the doc is stale")
-    args = parser.parse_args(argv)
-    current = DOC.read_text(encoding="utf-8")
-    wanted = expected(current)
-    if args.check:
-        if wanted != current:
-            print(f"{DOC.relative_to(REPO)} is stale: run make docs", file=sys.stderr)
-            return 1
-        return 0
-    if wanted != current:
-        DOC.write_text(wanted, encoding="utf-8")
-        print(f"rewrote {DOC.relative_to(REPO)}")
-    return 0
+    return SECTION.main(argv, expected, __doc__)
 
 
 if __name__ == "__main__":

@@ -8,21 +8,13 @@ clusters run stays as it was (only kube_log_level's --v/verbosity is new)."""
 from __future__ import annotations
 
 import functools
-import json
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import kubeforge_components as comp
 import kubeforge_pki as pki
 import pytest
-import yaml
+from ansible_render import render, template
 from kubeforge_remove import kubeforge_removal_errors
-
-REPO = Path(__file__).resolve().parents[2]
 
 # The filters -------------------------------------------------------------------
 
@@ -132,11 +124,6 @@ ROLE_VAR_FILES = [
 ]
 
 
-def template(path: str, template_vars: str = "") -> str:
-    extra = f", template_vars={template_vars}" if template_vars else ""
-    return f"lookup('ansible.builtin.template', '{REPO}/roles/{path}'{extra})"
-
-
 def unit(index: int) -> str:
     return template(
         "control_plane/templates/component.service.j2",
@@ -192,86 +179,22 @@ KUBESPRAY_VARS = {
 }
 
 
-def ansible_bin(name: str) -> str:
-    beside = Path(sys.executable).with_name(name)
-    found = str(beside) if beside.is_file() else shutil.which(name)
-    if found is None:
-        pytest.fail(f"{name} not found: run `make setup` and the tests with its pytest")
-    return found
-
-
 @functools.cache
 def rendered(layout: str) -> dict[str, Any]:
     """RENDERED for node1 (in kube_control_plane, etcd and kube_node with node2;
     node3 a worker) with the defaults or the kubespray-style settings."""
-    work = Path(os.environ.get("TMPDIR", "/tmp")) / f"kubeforge-test-comp-{os.getpid()}-{layout}"
-    shutil.rmtree(work, ignore_errors=True)
-    (work / "group_vars" / "all").mkdir(parents=True)
     kubespray = layout == "kubespray"
-    settings = KUBESPRAY_VARS if kubespray else {}
-    (work / "group_vars" / "all" / "settings.yml").write_text(yaml.safe_dump(settings))
-    hosts = {
-        name: {
-            "ansible_connection": "local",
-            "ansible_python_interpreter": sys.executable,
-            **(hv if kubespray else {"ip": hv["ip"]}),
-        }
-        for name, hv in KUBESPRAY_HOSTS.items()
-    }
-    inventory = {
-        "all": {
-            "hosts": hosts,
-            "children": {
-                "kube_control_plane": {"hosts": {"node1": None, "node2": None}},
-                "etcd": {"hosts": {"node1": None, "node2": None}},
-                "kube_node": {"hosts": {"node1": None, "node2": None, "node3": None}},
-                "k8s_cluster": {"children": {"kube_control_plane": {}, "kube_node": {}}},
-            },
-        }
-    }
-    (work / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    out = work / "rendered.json"
-    expressions = ", ".join(f"{json.dumps(k)}: {v}" for k, v in RENDERED.items())
-    play = [
-        {
-            "name": "Render the component settings",
-            "hosts": "node1",
-            "gather_facts": False,
-            "roles": [{"role": "kubeforge_defaults"}],
-            "tasks": [
-                {
-                    "name": "Load the roles' variables",
-                    "ansible.builtin.include_vars": {"file": f"{REPO}/{{{{ item }}}}"},
-                    "loop": ROLE_VAR_FILES,
-                },
-                {
-                    "name": "Write them out",
-                    "ansible.builtin.copy": {
-                        "content": "{{ {" + expressions + "} | to_json }}",
-                        "dest": str(out),
-                        "mode": "0600",
-                    },
-                },
-            ],
-        }
-    ]
-    (work / "play.yml").write_text(yaml.safe_dump(play, sort_keys=False))
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    run = subprocess.run(
-        [ansible_bin("ansible-playbook"), "-i", str(work / "hosts.yml"), str(work / "play.yml")],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
+    return render(
+        hosts={name: hv if kubespray else {"ip": hv["ip"]} for name, hv in KUBESPRAY_HOSTS.items()},
+        groups={
+            "kube_control_plane": ["node1", "node2"],
+            "etcd": ["node1", "node2"],
+            "kube_node": ["node1", "node2", "node3"],
+        },
+        settings=KUBESPRAY_VARS if kubespray else {},
+        expressions=RENDERED,
+        var_files=ROLE_VAR_FILES,
     )
-    assert run.returncode == 0, (
-        f"rendering the roles' variables failed:\n{run.stdout}\n{run.stderr}"
-    )
-    data: dict[str, Any] = json.loads(out.read_text())
-    shutil.rmtree(work, ignore_errors=True)
-    return data
 
 
 def flags(unit_text: str) -> list[str]:

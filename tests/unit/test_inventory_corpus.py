@@ -15,17 +15,14 @@ import functools
 import ipaddress
 import json
 import os
-import shutil
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import kubeforge_inventory as inv
 import pytest
+from ansible_render import REPO, run_playbook
 
-REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "inventory" / "sample" / "hosts.yml"
 
 # Renders preflight_inventory_settings as the opening play does (role
@@ -48,37 +45,27 @@ PLAY = """
 """
 
 
-def ansible_playbook_bin() -> str:
-    beside = Path(sys.executable).with_name("ansible-playbook")
-    found = str(beside) if beside.is_file() else shutil.which("ansible-playbook")
-    if found is None:
-        pytest.fail("ansible-playbook not found: run `make setup` and the tests with its pytest")
-    return found
-
-
 @functools.cache
 def rendered_sample() -> dict[str, Any]:
     """{settings, errors} of inventory/sample, rendered by Ansible (cached)."""
     play = Path(os.environ.get("TMPDIR", "/tmp")) / f"kubeforge-corpus-{os.getpid()}.yml"
     play.write_text(PLAY.format(defaults=REPO / "roles/preflight/defaults/main.yml"))
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+    json_output = {
         "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
         "ANSIBLE_CALLBACKS_ENABLED": "ansible.builtin.json",
     }
     try:
-        run = subprocess.run(
-            [ansible_playbook_bin(), "-i", str(SAMPLE), str(play),
-             "-e", "ansible_connection=local"],
-            cwd=REPO, env=env, capture_output=True, text=True, check=False, timeout=300,
-        )  # fmt: skip
+        output = run_playbook(
+            SAMPLE,
+            play,
+            "-e",
+            "ansible_connection=local",
+            what="rendering the sample's settings",
+            env=json_output,
+        )
     finally:
         play.unlink(missing_ok=True)
-    assert run.returncode == 0, (
-        f"rendering the sample's settings failed:\n{run.stdout}\n{run.stderr}"
-    )
-    task = json.loads(run.stdout)["plays"][0]["tasks"][-1]["hosts"]
+    task = json.loads(output)["plays"][0]["tasks"][-1]["hosts"]
     msg: dict[str, Any] = next(iter(task.values()))["msg"]
     return msg
 

@@ -8,27 +8,13 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
-import pytest
-import yaml
+from ansible_render import render, role_var_files, template
 
-REPO = Path(__file__).resolve().parents[2]
-ROLE_VAR_FILES = [
-    f"roles/{role}/{kind}/main.yml"
-    for role in ("certificates", "control_plane", "node", "container_runtime", "addons",
-                 "network_plugin")
-    for kind in ("defaults", "vars")
-]  # fmt: skip
-
-
-def template(path: str) -> str:
-    return f"lookup('ansible.builtin.template', '{REPO}/roles/{path}')"
+ROLE_VAR_FILES = role_var_files(
+    "certificates", "control_plane", "node", "container_runtime", "addons", "network_plugin"
+)
 
 
 # Name -> Jinja expression rendered on the host.
@@ -72,81 +58,24 @@ KUBESPRAY: dict[str, Any] = {
 }
 
 
-def ansible_playbook() -> str:
-    beside = Path(sys.executable).with_name("ansible-playbook")
-    found = str(beside) if beside.is_file() else shutil.which("ansible-playbook")
-    if found is None:
-        pytest.fail("ansible-playbook not found: run `make setup` and the tests with its pytest")
-    return found
-
-
 @functools.cache
 def rendered(layout: str) -> dict[str, Any]:
     """RENDERED for node1 (control plane, etcd, worker) of a two-host inventory,
     with KUBESPRAY's settings in group_vars when layout is "kubespray"."""
-    work = (
-        Path(os.environ.get("TMPDIR", "/tmp")) / f"kubeforge-test-kubespray-{os.getpid()}-{layout}"
+    return render(
+        hosts={
+            "node1": {"ip": "192.0.2.11", "access_ip": "198.51.100.11"},
+            "node2": {"ansible_host": "192.0.2.12"},
+        },
+        groups={
+            "kube_control_plane": ["node1"],
+            "etcd": ["node1"],
+            "kube_node": ["node1", "node2"],
+        },
+        settings=KUBESPRAY if layout == "kubespray" else {},
+        expressions=RENDERED,
+        var_files=ROLE_VAR_FILES,
     )
-    shutil.rmtree(work, ignore_errors=True)
-    (work / "group_vars" / "all").mkdir(parents=True)
-    settings = KUBESPRAY if layout == "kubespray" else {}
-    (work / "group_vars" / "all" / "settings.yml").write_text(yaml.safe_dump(settings))
-    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
-    inventory = {
-        "all": {
-            "hosts": {
-                "node1": {**local, "ip": "192.0.2.11", "access_ip": "198.51.100.11"},
-                "node2": {**local, "ansible_host": "192.0.2.12"},
-            },
-            "children": {
-                "kube_control_plane": {"hosts": {"node1": None}},
-                "etcd": {"hosts": {"node1": None}},
-                "kube_node": {"hosts": {"node1": None, "node2": None}},
-                "k8s_cluster": {"children": {"kube_control_plane": {}, "kube_node": {}}},
-            },
-        }
-    }
-    (work / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    out = work / "rendered.json"
-    expressions = ", ".join(f"{json.dumps(k)}: {v}" for k, v in RENDERED.items())
-    play = [
-        {
-            "name": "Render the settings",
-            "hosts": "node1",
-            "gather_facts": False,
-            "roles": [{"role": "kubeforge_defaults"}],
-            "tasks": [
-                {
-                    "name": "Load the roles' variables",
-                    "ansible.builtin.include_vars": {"file": f"{REPO}/{{{{ item }}}}"},
-                    "loop": [f for f in ROLE_VAR_FILES if (REPO / f).is_file()],
-                },
-                {
-                    "name": "Write them out",
-                    "ansible.builtin.copy": {
-                        "content": "{{ {" + expressions + "} | to_json }}",
-                        "dest": str(out),
-                        "mode": "0600",
-                    },
-                },
-            ],
-        }
-    ]
-    (work / "play.yml").write_text(yaml.safe_dump(play, sort_keys=False))
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    run = subprocess.run(
-        [ansible_playbook(), "-i", str(work / "hosts.yml"), str(work / "play.yml")],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert run.returncode == 0, f"rendering failed:\n{run.stdout}\n{run.stderr}"
-    data: dict[str, Any] = json.loads(out.read_text())
-    shutil.rmtree(work, ignore_errors=True)
-    return data
 
 
 def flannel_args(docs: list[Any]) -> list[str]:

@@ -4,15 +4,14 @@ docs/kubespray.md rendered from it."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import kubeforge_kubespray as ks
 import pytest
+import render_kubespray_doc as renderer
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -545,17 +544,7 @@ def test_known_names_come_from_the_repository() -> None:
 # docs/kubespray.md ---------------------------------------------------------------------------
 
 
-def _renderer() -> ModuleType:
-    path = REPO / "tests" / "tools" / "render_kubespray_doc.py"
-    spec = importlib.util.spec_from_file_location("render_kubespray_doc", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_docs_table_is_rendered_from_the_table() -> None:
-    renderer = _renderer()
     doc = (REPO / "docs" / "kubespray.md").read_text(encoding="utf-8")
     assert renderer.expected(doc) == doc, "docs/kubespray.md is stale: run make docs"
 

@@ -8,19 +8,15 @@ would harm a host."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import kubeforge_paths as kp
 import pytest
 import yaml
+from ansible_render import REPO, render, role_var_files, template
 
-REPO = Path(__file__).resolve().parents[2]
 DEFAULTS = {
     "bin_dir": "/usr/local/bin",
     "kube_config_dir": "/etc/kubernetes",
@@ -188,18 +184,10 @@ def test_cert_path() -> None:
 
 # Role files whose variables are rendered (defaults and vars of the roles that
 # write or read files on the hosts).
-ROLE_VAR_FILES = [
-    f"roles/{role}/{kind}/main.yml"
-    for role in ("certificates", "etcd", "control_plane", "node", "container_runtime", "download",
-                 "addons", "network_plugin", "upgrade", "remove_node", "reset", "apiserver_vip")
-    for kind in ("defaults", "vars")
-]  # fmt: skip
-
-
-def template(path: str, template_vars: str = "") -> str:
-    """An expression rendering roles/<path> (with template_vars, a Jinja dict)."""
-    extra = f", template_vars={template_vars}" if template_vars else ""
-    return f"lookup('ansible.builtin.template', '{REPO}/roles/{path}'{extra})"
+ROLE_VAR_FILES = role_var_files(
+    "certificates", "etcd", "control_plane", "node", "container_runtime", "download",
+    "addons", "network_plugin", "upgrade", "remove_node", "reset", "apiserver_vip",
+)  # fmt: skip
 
 
 # Name -> Jinja expression, rendered on the host; variables and the templates
@@ -240,91 +228,32 @@ RENDERED = {
 }  # fmt: skip
 
 
-def ansible_bin(name: str) -> str:
-    beside = Path(sys.executable).with_name(name)
-    found = str(beside) if beside.is_file() else shutil.which(name)
-    if found is None:
-        pytest.fail(f"{name} not found: run `make setup` and the tests with its pytest")
-    return found
-
-
-def render(work: Path, paths: dict[str, str]) -> dict[str, Any]:
+def rendered(paths: dict[str, str]) -> dict[str, Any]:
     """RENDERED as Ansible renders it for one host in every group, with `paths`
-    set in the inventory's group_vars (in `work`, a new directory)."""
-    (work / "group_vars" / "all").mkdir(parents=True)
+    set in the inventory's group_vars."""
     # calico's etcd client and metrics-server's certificates too.
     settings = {
         "kube_network_plugin": "calico",
         "calico_datastore": "etcd",
         "metrics_server_enabled": True,
     }
-    (work / "group_vars" / "all" / "paths.yml").write_text(yaml.safe_dump({**paths, **settings}))
-    groups = ["kube_control_plane", "etcd", "kube_node"]
-    inventory: dict[str, Any] = {
-        "all": {"children": {g: {"hosts": {"node1": None}} for g in groups}},
-    }
-    inventory["all"]["children"]["k8s_cluster"] = {
-        "children": {"kube_control_plane": {}, "kube_node": {}}
-    }
-    inventory["all"]["hosts"] = {
-        "node1": {
-            "ansible_connection": "local",
-            "ansible_python_interpreter": sys.executable,
-            "ip": "192.0.2.11",
-        }
-    }
-    (work / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    out = work / "rendered.json"
-    expressions = ", ".join(f"{json.dumps(k)}: {v}" for k, v in RENDERED.items())
-    play = [
-        {
-            "name": "Render the roles' paths",
-            "hosts": "node1",
-            "gather_facts": False,
-            "roles": [{"role": "kubeforge_defaults"}],
-            "tasks": [
-                {
-                    "name": "Load the roles' variables",
-                    "ansible.builtin.include_vars": {"file": f"{REPO}/{{{{ item }}}}"},
-                    "loop": [f for f in ROLE_VAR_FILES if (REPO / f).is_file()],
-                },
-                {
-                    "name": "Write them out",
-                    "ansible.builtin.copy": {
-                        "content": "{{ {" + expressions + "} | to_json }}",
-                        "dest": str(out),
-                        "mode": "0600",
-                    },
-                },
-            ],
-        }
-    ]
-    (work / "play.yml").write_text(yaml.safe_dump(play, sort_keys=False))
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    run = subprocess.run(
-        [ansible_bin("ansible-playbook"), "-i", str(work / "hosts.yml"), str(work / "play.yml")],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
+    return render(
+        hosts={"node1": {"ip": "192.0.2.11"}},
+        groups={g: ["node1"] for g in ("kube_control_plane", "etcd", "kube_node")},
+        settings={**paths, **settings},
+        expressions=RENDERED,
+        var_files=ROLE_VAR_FILES,
     )
-    assert run.returncode == 0, (
-        f"rendering the roles' variables failed:\n{run.stdout}\n{run.stderr}"
-    )
-    data: dict[str, Any] = json.loads(out.read_text())
-    return data
 
 
 @pytest.fixture(scope="module")
-def defaults_rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return render(tmp_path_factory.mktemp("defaults"), {})
+def defaults_rendered() -> dict[str, Any]:
+    return rendered({})
 
 
 @pytest.fixture(scope="module")
-def custom_rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return render(tmp_path_factory.mktemp("custom"), CUSTOM)
+def custom_rendered() -> dict[str, Any]:
+    return rendered(CUSTOM)
 
 
 def test_defaults_render_as_before(defaults_rendered: dict[str, Any]) -> None:

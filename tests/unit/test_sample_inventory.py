@@ -29,9 +29,7 @@ import functools
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +37,7 @@ from typing import Any
 import kubeforge_inventory as inv
 import pytest
 import yaml
+from ansible_render import ansible_bin
 
 REPO = Path(__file__).resolve().parents[2]
 ROLES = REPO / "roles"
@@ -250,20 +249,12 @@ EXPECTED_GROUPS = {
 }
 
 
-def ansible_inventory_bin() -> str:
-    beside = Path(sys.executable).with_name("ansible-inventory")
-    found = str(beside) if beside.is_file() else shutil.which("ansible-inventory")
-    if found is None:
-        pytest.fail("ansible-inventory not found: run `make setup` and the tests with its pytest")
-    return found
-
-
 @functools.cache
 def inventory_list(name: str) -> dict[str, Any]:
     """`ansible-inventory --list` of a sample inventory (read-only: cached)."""
     env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
     run = subprocess.run(
-        [ansible_inventory_bin(), "-i", str(SAMPLE / name), "--list"],
+        [ansible_bin("ansible-inventory"), "-i", str(SAMPLE / name), "--list"],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -3,38 +3,25 @@ renders from the argument specs and defaults files, and it lists every option.""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
-from types import ModuleType
 
+import render_variables_doc as renderer
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "variables.md"
 
 
-def _renderer() -> ModuleType:
-    path = REPO / "tests" / "tools" / "render_variables_doc.py"
-    spec = importlib.util.spec_from_file_location("render_variables_doc", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 def reference(doc: str) -> str:
-    render = _renderer()
-    _, _, rest = doc.partition(render.BEGIN)
-    section, _, _ = rest.partition(render.END)
+    _, _, rest = doc.partition(renderer.BEGIN)
+    section, _, _ = rest.partition(renderer.END)
     return section
 
 
 def test_reference_is_rendered_from_the_specs() -> None:
     doc = DOC.read_text(encoding="utf-8")
-    assert _renderer().expected(doc) == doc, (
+    assert renderer.expected(doc) == doc, (
         "docs/variables.md's reference is stale: run `make docs` "
         "(tests/tools/render_variables_doc.py)"
     )
@@ -50,7 +37,7 @@ def test_reference_lists_every_option() -> None:
 
 
 def test_show_writes_defaults_as_yaml() -> None:
-    show = _renderer().show
+    show = renderer.show
     assert show("") == '""'
     assert show(True) == "true"
     assert show([1, "a"]) == "[1, a]"
