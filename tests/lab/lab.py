@@ -253,6 +253,22 @@ def container_name(index: int) -> str:
 def ensure_node(index: int, image: str, pubkey: Path) -> None:
     name = container_name(index)
     if container_running(name):
+        # A node started from another checkout of the repository (CI's clean
+        # clone, say) trusts that checkout's key: make it trust this one.
+        keys = run(
+            "docker", "exec", name, "cat", "/root/.ssh/authorized_keys", check=False, capture=True
+        )
+        if keys.stdout.strip() != pubkey.read_text().strip():
+            run("docker", "cp", str(pubkey), f"{name}:/root/.ssh/authorized_keys", capture=True)
+            run(
+                "docker",
+                "exec",
+                name,
+                "chown",
+                "root:root",
+                "/root/.ssh/authorized_keys",
+                capture=True,
+            )
         return
     run("docker", "rm", "-f", name, check=False, capture=True)
     volumes: list[str] = []

@@ -1,6 +1,7 @@
 """Settings a running cluster cannot take are refused by the opening play,
-before any host changes: another network plugin, another service network, and
-another calico pool (the scenario's cluster runs calico)."""
+before any host changes: another network plugin, another service network,
+another calico pool (the scenario's cluster runs calico), another cluster name
+and DNS domain."""
 
 from __future__ import annotations
 
@@ -41,8 +42,16 @@ def refused(inventory: Inventory, *extra: str) -> str:
                 "calico_vxlan_mode 'CrossSubnet': the running cluster's IP pool",
             ],
         ),
+        (
+            # dns_domain follows cluster_name: both are refused.
+            ["-e", "cluster_name=prod.local"],
+            [
+                "cluster_name 'prod.local': the running cluster is named 'cluster.local'",
+                "dns_domain 'prod.local': the running cluster's DNS domain is 'cluster.local'",
+            ],
+        ),
     ],
-    ids=["plugin-and-service-network", "calico-pool"],
+    ids=["plugin-and-service-network", "calico-pool", "cluster-name-and-dns-domain"],
 )  # fmt: skip
 def test_unsafe_change_is_refused_before_any_host_changes(
     inventory: Inventory, extra: list[str], messages: list[str]
