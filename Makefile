@@ -36,9 +36,10 @@ unit: setup  ## fast unit tests
 	$(PYTEST) tests/unit
 
 .PHONY: docs
-docs: setup  ## regenerate the generated parts of docs/ (docs/kubespray.md's table, docs/variables.md's reference)
+docs: setup  ## regenerate the generated parts of docs/ (docs/kubespray.md's table, docs/variables.md's reference, docs/security.md's CIS table)
 	$(VENV)/bin/python tests/tools/render_kubespray_doc.py
 	$(VENV)/bin/python tests/tools/render_variables_doc.py
+	$(VENV)/bin/python tests/tools/render_security_doc.py
 
 lab-build: setup  ## build the lab's binaries, mirror and images (cached)
 	$(LAB) build

@@ -39,6 +39,7 @@ LB_TYPES = ("nginx", "haproxy")
 DURATION_SETTINGS = (
     "kube_apiserver_request_timeout",
     "kube_apiserver_shutdown_delay_duration",
+    "kube_apiserver_shutdown_watch_termination_grace_period",
     "kube_controller_node_monitor_grace_period",
     "kube_controller_node_monitor_period",
 )
@@ -117,7 +118,11 @@ def _hosts_list(hosts: Iterable[str]) -> str:
 # Groups -----------------------------------------------------------------------
 
 
-def check_groups(groups: Mapping[str, Sequence[str]], network_plugin: str = "flannel") -> list[str]:
+def check_groups(
+    groups: Mapping[str, Sequence[str]], network_plugin: str = "flannel", even_etcd_ok: bool = False
+) -> list[str]:
+    """`even_etcd_ok`: an even number of etcd members (one removed and not yet
+    replaced) is no error (etcd-backup.yml and etcd-restore.yml)."""
     errors: list[str] = []
     control_plane = _members(groups, "kube_control_plane")
     nodes = _members(groups, "kube_node")
@@ -130,7 +135,7 @@ def check_groups(groups: Mapping[str, Sequence[str]], network_plugin: str = "fla
         )
     if not etcd:
         errors.append("group etcd is empty: list an odd number of hosts (1, 3 or 5)")
-    elif len(etcd) % 2 == 0:
+    elif len(etcd) % 2 == 0 and not even_etcd_ok:
         errors.append(
             f"group etcd has {len(etcd)} members ({_hosts_list(etcd)}): etcd needs an odd "
             "number (1, 3 or 5) to keep quorum"
@@ -1112,9 +1117,10 @@ DOWNLOAD_URLS = (
 BOOL_SETTINGS = (
     "loadbalancer_apiserver_localhost", "audit_log_enabled", "kube_proxy_strict_arp",
     "kubelet_fail_swap_on", "kubelet_protect_kernel_defaults", "kubelet_fail_cgroup_v1",
+    "kubelet_rotate_certificates",
     "container_manager_keep_existing", "containerd_restrict_oom_score_adj", "kube_oidc_auth",
     "no_proxy_exclude_workers", "skip_http_proxy_on_os_packages", "kubeconfig_localhost",
-    "kubeconfig_localhost_ansible_host", "kubectl_localhost",
+    "kubeconfig_localhost_ansible_host", "kubectl_localhost", "kube_encrypt_secret_data",
 )  # fmt: skip
 PATH_SETTINGS = ("audit_policy_file", "download_cache_dir", "artifacts_dir")
 # The OIDC settings read when kube_oidc_auth is true.
@@ -1544,6 +1550,26 @@ def _regexp(var: str, value: Any) -> list[str]:
     return []
 
 
+# A resource as EncryptionConfiguration names it, without wildcards (what is
+# stored is rewritten with kubectl, which needs a resource).
+_RESOURCE = re.compile(r"[a-z][a-z0-9-]*(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
+
+
+def _encryption_resources(var: str, value: Any) -> list[str]:
+    errors = _text_list(var, value)
+    if errors:
+        return errors
+    if not value:
+        return [f"{var} is empty: name the resources to encrypt, or turn encryption off"]
+    errors = [f"{var}[{i}] {v!r} is not a resource name (lower case, `secrets` or "
+              "`widgets.example.com`; no wildcards)"
+              for i, v in enumerate(value) if not _RESOURCE.fullmatch(v)]  # fmt: skip
+    twice = sorted({v for v in value if value.count(v) > 1})
+    if twice:
+        errors.append(f"{var} names {', '.join(twice)} more than once")
+    return errors
+
+
 def _text_list(var: str, value: Any) -> list[str]:
     errors = _list_error(var, value, "strings")
     return errors or [f"{var}[{i}] {v!r} is not a string" for i, v in enumerate(value)
@@ -1564,6 +1590,8 @@ VALUE_CHECKS: dict[str, Check] = {
     "audit_log_maxbackups": _ranged(0, 100000, "a number of files"),
     "audit_log_maxsize": _ranged(0, 1000000, "a size in MiB"),
     "kube_proxy_mode": _one_of(*PROXY_MODES),
+    "kube_encryption_algorithm": _one_of("secretbox", "aescbc"),
+    "kube_encryption_resources": _encryption_resources,
     "kube_proxy_nodeport_addresses": _nodeport_addresses,
     "kube_proxy_nodeport_addresses_cidr": _nodeport_addresses,
     "kube_proxy_conntrack_max_per_core": _optional(_ranged(0, 2**31 - 1, "a number of entries")),
@@ -1724,6 +1752,66 @@ VALUE_CHECKS.update(
         "etcd_data_dir": _data_dir,
         "containerd_registries_mirrors": _registry_mirrors,
         "containerd_registry_auth": _registry_auth,
+    }
+)
+
+
+def _calendar(var: str, value: Any) -> list[str]:
+    """A systemd OnCalendar expression; systemd-analyze on the control host
+    checks the rest (role preflight)."""
+    if not isinstance(value, str) or not value.strip() or "\n" in value:
+        return [f"{var} {value!r} is not a systemd calendar expression (`Mon *-*-* 03:00:00`)"]
+    return []
+
+
+# Certificate renewal (roles/kubeforge_defaults/defaults/main/certificates.yml).
+VALUE_CHECKS.update(
+    {
+        "certificates_renew_all": _bool,
+        "auto_renew_certificates": _bool,
+        "auto_renew_certificates_systemd_calendar": _calendar,
+    }
+)
+
+# etcd snapshots (roles/kubeforge_defaults/defaults/main/etcd_backup.yml). The
+# etcd role also asks systemd-analyze on each etcd host before it writes the
+# timer.
+# A bare number of seconds, or numbers each with its unit ("1h 30min").
+_TIMESPAN = re.compile(
+    r"\s*(\d+|((\d+(\.\d+)?|\.\d+)\s*(usec|us|µs|msec|ms|seconds|second|sec|s|minutes|minute"
+    r"|min|m|hours|hour|hr|h|days|day|d|weeks|week|w|months|month|M|years|year|y)\s*)+)\s*"
+)
+
+
+def _calendar_expression(var: str, value: Any) -> list[str]:
+    if isinstance(value, str) and value.strip() and not set(value) & set("\n\\"):
+        return []
+    return [f"{var} {value!r} is not a systemd calendar expression (`daily`, `*-*-* 02:30:00`)"]
+
+
+def _timespan(var: str, value: Any) -> list[str]:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        ok = False
+    else:
+        ok = bool(_TIMESPAN.fullmatch(str(value)))
+    return [] if ok else [f"{var} {value!r} is not a systemd time span (`30min`, `1h 30min`, `0`)"]
+
+
+def _retention(var: str, value: Any) -> list[str]:
+    errors = _int_in(var, value, -1, 100000, "a number of snapshots, or -1 for all")
+    if not errors and int(value) == 0:
+        errors = [f"{var} 0 would remove every snapshot: keep 1 or more, or -1 for all"]
+    return errors
+
+
+VALUE_CHECKS.update(
+    {
+        "etcd_backup_enabled": _bool,
+        "etcd_backup_schedule": _calendar_expression,
+        "etcd_backup_randomized_delay": _timespan,
+        "etcd_backup_retention_count": _retention,
+        "etcd_backup_prefix": _path,
+        "etcd_backup_localhost_dir": _path,
     }
 )
 VALUE_SETTINGS = tuple(VALUE_CHECKS)
@@ -1938,6 +2026,9 @@ UNIFORM_SETTINGS = (
     "etcd_client_port", "etcd_peer_port", "kube_apiserver_node_port_range", "kube_proxy_mode",
     "dns_mode", "container_manager", "flannel_interface", "flannel_interface_regexp",
     "calico_datastore", "calico_pool_cidr", "calico_vxlan_mode", "tls_min_version",
+    "kube_encrypt_secret_data", "kube_encryption_algorithm", "kube_encryption_resources",
+    "kubelet_rotate_certificates",
+    "auto_renew_certificates", "auto_renew_certificates_systemd_calendar",
 )  # fmt: skip
 
 
@@ -2104,9 +2195,11 @@ def kubeforge_inventory_errors(
     groups: Mapping[str, Sequence[str]],
     hostvars: Mapping[str, Mapping[str, Any]],
     settings: Mapping[str, Any],
+    even_etcd_ok: bool = False,
 ) -> list[str]:
     """Every inventory-level problem, in a stable order. Errors about a host
-    start with its name, the others with "all hosts:"."""
+    start with its name, the others with "all hosts:". `even_etcd_ok`: see
+    check_groups."""
     settings = dict(settings)  # Ansible renders each value once
     plugin = settings.get("kube_network_plugin")
     managed = [
@@ -2121,7 +2214,7 @@ def kubeforge_inventory_errors(
     cluster = [*dict.fromkeys(_members(groups, "k8s_cluster"))]
     etcd = [*dict.fromkeys(_members(groups, "etcd"))]
     errors = [
-        *check_groups(groups, str(plugin)),
+        *check_groups(groups, str(plugin), even_etcd_ok),
         *check_addresses(managed, hvars),
         *check_ipv4_hosts(managed, hvars),
         *check_access_ips(managed, hvars),

@@ -166,9 +166,16 @@ def leaf_is_current(leaf: Mapping[str, Any], pki_dir: str, key_size: int, renew_
 
 
 def kubeforge_leaves_to_issue(
-    leaves: Iterable[Mapping[str, Any]], pki_dir: str, key_size: int, renew_days: int
+    leaves: Iterable[Mapping[str, Any]],
+    pki_dir: str,
+    key_size: int,
+    renew_days: int,
+    renew_all: Any = False,
 ) -> list[Mapping[str, Any]]:
-    """The leaves of `leaves` that are missing, changed or about to expire."""
+    """The leaves of `leaves` that are missing, changed or about to expire;
+    with `renew_all` (certificates_renew_all, renew-certificates.yml) every one."""
+    if str(renew_all).lower() in ("true", "yes", "1"):
+        return list(leaves)
     return [leaf for leaf in leaves if not leaf_is_current(leaf, pki_dir, key_size, renew_days)]
 
 

@@ -162,7 +162,7 @@ def test_kubespray_sample_names_all_have_a_verdict() -> None:
         "kube_proxy_mode",
         "kube_proxy_strict_arp",
         "kube_proxy_nodeport_addresses",
-        "kube_encrypt_secret_data",
+        "kube_pod_security_use_default",
         "cluster_name",
         "ndots",
         "dns_mode",
@@ -187,7 +187,7 @@ def test_kubespray_sample_names_all_have_a_verdict() -> None:
         "persistent_volumes_enabled",
         "tls_min_version",
         "event_ttl_duration",
-        "auto_renew_certificates",
+        "kube_apiserver_tracing",
         "kubeadm_patches",
         "remove_anonymous_access",
         "helm_enabled",
@@ -268,9 +268,9 @@ def test_a_family_member_gets_a_note(entry: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("name", "value"),
     [
-        ("kube_encrypt_secret_data", "false"),  # INI inventories give text
-        ("kube_encrypt_secret_data", "False"),
-        ("kube_encrypt_secret_data", "no"),
+        ("kube_pod_security_use_default", "false"),  # INI inventories give text
+        ("kube_pod_security_use_default", "False"),
+        ("kube_pod_security_use_default", "no"),
         ("kube_read_only_port", "0"),
         ("kube_read_only_port", 0),
         ("kube_api_anonymous_auth", "yes"),
@@ -370,7 +370,7 @@ KUBESPRAY_SAMPLE: dict[str, Any] = {
         "[{{ kube_proxy_nodeport_addresses_cidr }}]\n"
         "{%- else -%}\n[]\n{%- endif -%}"
     ),
-    "kube_encrypt_secret_data": False,
+    "kube_pod_security_use_default": False,
     "ndots": 2,
     "enable_nodelocaldns": True,
     "nodelocaldns_ip": "169.254.25.10",
@@ -384,7 +384,7 @@ KUBESPRAY_SAMPLE: dict[str, Any] = {
         "length=64 chars=hexdigits') | lower }}"
     ),
     "event_ttl_duration": "1h0m0s",
-    "auto_renew_certificates": False,
+    "kube_apiserver_tracing": False,
     "metallb_speaker_enabled": "{{ metallb_enabled }}",
     "kubernetes_audit": False,
     "deploy_netchecker": False,
@@ -430,18 +430,18 @@ class FakeHostVars(Mapping[str, Any]):
 
 
 def test_other_templates_are_evaluated() -> None:
-    raw = {h: {"kube_encrypt_secret_data": "{{ encrypt }}"} for h in GROUPS["all"]}
-    off = FakeHostVars(raw, {h: {"kube_encrypt_secret_data": False} for h in GROUPS["all"]})
+    raw = {h: {"kube_pod_security_use_default": "{{ encrypt }}"} for h in GROUPS["all"]}
+    off = FakeHostVars(raw, {h: {"kube_pod_security_use_default": False} for h in GROUPS["all"]})
     assert ks.kubeforge_kubespray_findings(off, GROUPS)["errors"] == []
-    on = FakeHostVars(raw, {h: {"kube_encrypt_secret_data": True} for h in GROUPS["all"]})
+    on = FakeHostVars(raw, {h: {"kube_pod_security_use_default": True} for h in GROUPS["all"]})
     errors = ks.kubeforge_kubespray_findings(on, GROUPS)["errors"]
     assert errors and errors[0].startswith(
-        "all hosts: kube_encrypt_secret_data {{ encrypt }} (= true): not supported"
+        "all hosts: kube_pod_security_use_default {{ encrypt }} (= true): not supported"
     )
 
 
 def test_a_template_that_cannot_be_evaluated_is_refused() -> None:
-    raw = {h: {"kube_encrypt_secret_data": "{{ nowhere }}"} for h in GROUPS["all"]}
+    raw = {h: {"kube_pod_security_use_default": "{{ nowhere }}"} for h in GROUPS["all"]}
     broken = FakeHostVars(raw, {})
     errors = ks.kubeforge_kubespray_findings(broken, GROUPS)["errors"]
     assert len(errors) == 1 and "(unknown before the run)" in errors[0]
@@ -452,14 +452,14 @@ def test_a_template_that_cannot_be_evaluated_is_refused() -> None:
 
 def test_each_variable_is_reported_once_naming_where_it_is_set() -> None:
     hostvars: dict[str, dict[str, Any]] = {
-        "node1": {"kube_encrypt_secret_data": True, "auto_renew_certificates": True},
-        "node2": {"kube_encrypt_secret_data": True, "auto_renew_certificates": True},
-        "node3": {"kube_encrypt_secret_data": True},
+        "node1": {"kube_pod_security_use_default": True, "kube_apiserver_tracing": True},
+        "node2": {"kube_pod_security_use_default": True, "kube_apiserver_tracing": True},
+        "node3": {"kube_pod_security_use_default": True},
     }
     errors = ks.kubeforge_kubespray_findings(hostvars, GROUPS)["errors"]
     assert [e.split(": ")[0] + ": " + e.split(": ")[1].split()[0] for e in errors] == [
-        "node1, node2: auto_renew_certificates",
-        "all hosts: kube_encrypt_secret_data",
+        "node1, node2: kube_apiserver_tracing",
+        "all hosts: kube_pod_security_use_default",
     ]
 
 

@@ -4,8 +4,12 @@ log each failure; a line `TOTAL <n> FAILED <f>` every 20 probes. Counting starts
 with the first answer. A failure is an error, a status other than 200 or no
 answer within TIMEOUT seconds; an answer slower than SLOW seconds is logged as
 SLOW (on the shared lab the load average reaches 100 on 2 cores, and answers of
-3 s and more come without any upgrade running). Run by the upgrade scenario's
-prepare step as a transient systemd unit.
+3 s and more come without any upgrade running). Run on each node as a transient
+systemd unit by the upgrade scenario's prepare step and by the scale
+scenario's certificate renewal check (molecule/scale/tests/
+test_w_certificate_renewal.py):
+
+    apiprobe.py <apiserver URL> <client certificate> <its key> <log file>
 
 The read lists Services in namespace default (kube-proxy's client certificate
 may; a quorum read, so etcd answers too). It is not /readyz: an apiserver that
