@@ -221,7 +221,7 @@ def namespace(kubectl: Kubectl) -> Iterator[str]:
 
 
 LB_CONFIG_DIR = "/etc/kubernetes/apiserver-lb"
-LB_CHECK_CERT = "/etc/kubernetes/pki/kubelet-client.crt"
+MANIFEST_DIR = "/etc/kubernetes/manifests"
 CRICTL = "/usr/local/bin/crictl"
 
 
@@ -235,11 +235,17 @@ def load_balancer_problems(
     problems: list[str] = []
     for name in hosts:
         host = inventory.host(name)
-        listing = run_ok(host, f"ls {LB_CONFIG_DIR}", "load balancer configuration").split()
-        if len(listing) != 1:
-            problems.append(f"{name}: {LB_CONFIG_DIR} holds {listing}, not one configuration")
+        # One slot (a or b, roles/node/vars/main.yml): its configuration and
+        # its manifest, nothing of the other slot left.
+        slots = run_ok(host, f"ls {LB_CONFIG_DIR}", "load balancer slots").split()
+        manifests = run_ok(
+            host, f"cd {MANIFEST_DIR} && ls apiserver-lb*.yaml 2>/dev/null || true", "manifests"
+        ).split()
+        if len(slots) != 1 or manifests != [f"apiserver-lb-{slots[0]}.yaml"]:
+            problems.append(f"{name}: load balancer slots {slots}, manifests {manifests}: not one")
             continue
-        path = f"{LB_CONFIG_DIR}/{listing[0]}"
+        listing = run_ok(host, f"ls {LB_CONFIG_DIR}/{slots[0]}", "load balancer configuration")
+        path = f"{LB_CONFIG_DIR}/{slots[0]}/{listing.split()[0]}"
         text = run_ok(host, f"cat {path}", "load balancer configuration")
         # Upstreams only: not what it listens on (loopback, any address).
         found = sorted(
@@ -248,23 +254,18 @@ def load_balancer_problems(
         )  # fmt: skip
         if found != sorted(apiservers):
             problems.append(f"{name}: {path} names {found}, not {sorted(apiservers)}")
-        # The manifest's hash: of the configuration and, for haproxy, of the
-        # check certificate's sha1 after it (roles/node/vars/main.yml).
-        extra = (
-            f"sha1sum {LB_CHECK_CERT} | cut -d' ' -f1 | tr -d '\\n'"
-            if listing[0] == "haproxy.cfg" else "true"
-        )  # fmt: skip
-        digest = run_ok(host, f"{{ cat {path}; {extra}; }} | sha1sum", "sha1sum").split()[0]
+        manifest = run_ok(host, f"cat {MANIFEST_DIR}/{manifests[0]}", "load balancer manifest")
+        wanted = re.findall(r'kubeforge.io/config-hash: "([0-9a-f]+)"', manifest)
         # The pod the kubelet runs, not its mirror in the API (which lags).
         listed = run_ok(host, f"{CRICTL} pods --name apiserver-lb --state ready -o json", "pods")
         hashes = [
             (pod.get("annotations") or {}).get("kubeforge.io/config-hash")
             for pod in json.loads(listed).get("items") or []
         ]
-        if hashes != [digest]:
+        if hashes != wanted:
             problems.append(
                 f"{name}: its ready apiserver-lb pods carry config hashes {hashes}, "
-                f"not the configuration on disk's ({digest})"
+                f"not its manifest's ({wanted})"
             )
     return problems
 
