@@ -1,5 +1,5 @@
 """A generated section of a doc, between a BEGIN and an END marker: what
-render_kubespray_doc.py and render_variables_doc.py share (the replacement
+the render_*_doc.py tools and their tests share (the replacement
 and their command line)."""
 
 from __future__ import annotations
@@ -26,6 +26,12 @@ class Section:
         if not begin or not end:
             raise ValueError(f"{self.doc.name} lacks the markers {self.begin} / {self.end}")
         return f"{head}{self.begin}\n{section}\n{self.end}{tail}"
+
+    def inside(self, text: str) -> str:
+        """What the doc's `text` holds between the markers (empty without them)."""
+        _, _, rest = text.partition(self.begin)
+        inside, _, _ = rest.partition(self.end)
+        return inside
 
     def main(
         self, argv: Sequence[str] | None, expected: Callable[[str], str], doc: str | None

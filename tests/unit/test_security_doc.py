@@ -15,12 +15,6 @@ REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "security.md"
 
 
-def section(doc: str) -> str:
-    _, _, rest = doc.partition(renderer.BEGIN)
-    inside, _, _ = rest.partition(renderer.END)
-    return inside
-
-
 def test_table_is_rendered_from_the_checks() -> None:
     doc = DOC.read_text(encoding="utf-8")
     assert renderer.expected(doc) == doc, (
@@ -31,7 +25,7 @@ def test_table_is_rendered_from_the_checks() -> None:
 
 def test_every_check_is_a_row_with_its_verdict() -> None:
     catalogue = cis.load_catalogue()
-    text = section(DOC.read_text(encoding="utf-8"))
+    text = renderer.SECTION.inside(DOC.read_text(encoding="utf-8"))
     rows = dict(re.findall(r"^\| (\S+) \| .*? \| (pass|not applicable|manual) \|", text, re.M))
     assert rows == {c.id: c.verdict for c in catalogue.checks}
 
@@ -41,7 +35,9 @@ def test_counts_per_verdict_are_shown() -> None:
     counts = renderer.counts(catalogue.checks)
     assert sum(counts.values()) == len(catalogue.checks)
     line = f"Pass: {counts['pass']} · Not applicable: {counts['not applicable']} · Manual: "
-    assert line + f"{counts['manual']}\n" in section(DOC.read_text(encoding="utf-8"))
+    assert line + f"{counts['manual']}\n" in renderer.SECTION.inside(
+        DOC.read_text(encoding="utf-8")
+    )
 
 
 def test_a_reason_with_a_pipe_stays_in_its_cell() -> None:
