@@ -1814,6 +1814,48 @@ VALUE_CHECKS.update(
         "etcd_backup_localhost_dir": _path,
     }
 )
+
+# CA rotation (roles/kubeforge_defaults/defaults/main/ca_rotation.yml).
+ROLLOUT_KINDS = ("deployment", "daemonset", "statefulset")
+
+
+def _grace_hours(var: str, value: Any) -> list[str]:
+    try:
+        ok = not isinstance(value, bool) and 0 <= float(value) <= 8760
+    except (TypeError, ValueError):
+        ok = False
+    return [] if ok else [f"{var} {value!r} is not a number of hours (0-8760)"]
+
+
+def _workloads(var: str, value: Any) -> list[str]:
+    """namespace/kind/name of workloads `kubectl rollout restart` takes."""
+    errors = _list_error(var, value, "namespace/kind/name strings")
+    if errors:
+        return errors
+    for item in value:
+        parts = item.split("/") if isinstance(item, str) else []
+        if (
+            len(parts) != 3
+            or _name(var, parts[0])
+            or parts[1].lower() not in ROLLOUT_KINDS
+            or _name(var, parts[2], subdomain=True)
+        ):
+            errors.append(
+                f"{var}: {item!r} is not namespace/kind/name with kind one of "
+                f"{', '.join(ROLLOUT_KINDS)} (kube-system/deployment/my-operator)"
+            )
+    return errors
+
+
+VALUE_CHECKS.update(
+    {
+        "ca_rotation_sa_grace_hours": _grace_hours,
+        "ca_rotation_trust_wait_seconds": lambda var, value: _int_in(
+            var, value, 0, 86400, "a number of seconds"
+        ),
+        "ca_rotation_restart_workloads": _workloads,
+    }
+)
 VALUE_SETTINGS = tuple(VALUE_CHECKS)
 
 
