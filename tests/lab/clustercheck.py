@@ -283,3 +283,40 @@ def node_conditions(kubectl: Kubectl) -> dict[str, dict[str, str]]:
             "taints": ",".join(t["key"] for t in item["spec"].get("taints", [])),
         }
     return out
+
+
+def pod_manifest(
+    name: str, node: str, image: str, script: str, labels: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A one-container Pod on `node` running `script` with sh (labels: app=<name>)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels if labels is not None else {"app": name}},
+        "spec": {
+            "nodeName": node,
+            "terminationGracePeriodSeconds": 1,
+            "containers": [
+                {
+                    "name": name,
+                    "image": image,
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": ["sh", "-c", script],
+                }
+            ],
+        },
+    }
+
+
+def probe_log_counts(where: str, text: str) -> tuple[int, int, list[str]]:
+    """A probe log's (tests/lab/apiprobe.py and the upgrade's web probers)
+    requests made, failures and first failure lines: its last `TOTAL <n>
+    FAILED <f>` line, and its `FAIL` lines. A log without a TOTAL line fails
+    the test, naming `where`."""
+    lines = text.splitlines()
+    totals = [line for line in lines if " TOTAL " in line]
+    if not totals:
+        pytest.fail(f"{where} has no TOTAL line: the probe never ran 20 times")
+    made, failed = (int(x) for x in re.findall(r"\d+", totals[-1].split(" TOTAL ")[1]))
+    fails = [line for line in lines if re.search(r" FAIL( |$)", line)]
+    return made, max(failed, len(fails)), fails[:10]

@@ -8,11 +8,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 import yaml
-from clustercheck import Inventory, Kubectl, run_ok, wait_for
+from clustercheck import Inventory, Kubectl, pod_manifest, run_ok, wait_for
 
 PAGE = "kubeforge-verify web page"
 PORT = 8080
@@ -28,26 +27,6 @@ class Pods:
     node_port: int
 
 
-def pod(name: str, node: str, image: str, script: str, labels: dict[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "nodeName": node,
-            "terminationGracePeriodSeconds": 1,
-            "containers": [
-                {
-                    "name": name,
-                    "image": image,
-                    "imagePullPolicy": "IfNotPresent",
-                    "command": ["sh", "-c", script],
-                }
-            ],
-        },
-    }
-
-
 @pytest.fixture(scope="module")
 def pods(
     inventory: Inventory, kubectl: Kubectl, namespace: str, busybox_image: str
@@ -58,11 +37,13 @@ def pods(
     workers = [h.lower() for h in inventory.groups["kube_node"]]
     assert len(workers) >= 2, f"pod-to-pod across nodes needs two workers, not {workers}"
     web_node, client_node = workers[:2]
-    web = pod("web", web_node, busybox_image,
-              f"mkdir -p /www && echo '{PAGE}' > /www/index.html"
-              f" && exec httpd -f -p {PORT} -h /www", {"app": "web"})  # fmt: skip
-    client = pod("client", client_node, busybox_image, "exec sleep 3600", {"app": "client"})
-    other = pod("other", client_node, busybox_image, "exec sleep 3600", {"app": "other"})
+    web = pod_manifest("web", web_node, busybox_image,
+                       f"mkdir -p /www && echo '{PAGE}' > /www/index.html"
+                       f" && exec httpd -f -p {PORT} -h /www", {"app": "web"})  # fmt: skip
+    client = pod_manifest(
+        "client", client_node, busybox_image, "exec sleep 3600", {"app": "client"}
+    )
+    other = pod_manifest("other", client_node, busybox_image, "exec sleep 3600", {"app": "other"})
     service = {
         "apiVersion": "v1",
         "kind": "Service",

@@ -9,7 +9,6 @@ By hand: pytest --ansible-inventory=<inventory> molecule/upgrade/tests/
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from clustercheck import Inventory, Kubectl, run_ok
+from clustercheck import Inventory, Kubectl, probe_log_counts, run_ok
 from runbook import plain_env, recap
 
 REPO = Path(__file__).resolve().parents[3]
@@ -118,13 +117,7 @@ def probe_counts(inventory: Inventory, file: str) -> dict[str, tuple[int, int, l
         path = f"{PROBE_DIR}/{file}"
         if not host.file(path).exists:
             pytest.fail(f"{name}: {path} is missing: the prepare step did not start the probes")
-        lines = host.file(path).content_string.splitlines()
-        totals = [line for line in lines if " TOTAL " in line]
-        if not totals:
-            pytest.fail(f"{name}: {path} has no TOTAL line: the probe never ran 20 times")
-        made, failed = (int(x) for x in re.findall(r"\d+", totals[-1].split(" TOTAL ")[1]))
-        fails = [line for line in lines if re.search(r" FAIL( |$)", line)]
-        counts[name] = (made, max(failed, len(fails)), fails[:10])
+        counts[name] = probe_log_counts(f"{name}: {path}", host.file(path).content_string)
     return counts
 
 
