@@ -254,9 +254,15 @@ def test_a_setting_the_inventory_turns_off_is_waived_not_failed() -> None:
     result = run("1.2.16", facts)
     assert result.status == "waived"
     assert result.problems == ("audit_log_enabled is false in the inventory (CIS wants true)",)
+    assert not result.holds  # the apiserver has no audit flags: the setting was applied
     # Unset (a variable the roles do not have yet): checked.
     facts.settings = {k: v for k, v in SETTINGS.items() if k != "audit_log_enabled"}
     assert run("1.2.16", facts).status == "fail"
+    # Waived, yet the host holds what the benchmark wants: the setting was ignored.
+    facts = apiserver(["--audit-log-path=/var/log/kubernetes/audit.log"])
+    facts.settings = {**SETTINGS, "audit_log_enabled": False}
+    ignored = run("1.2.16", facts)
+    assert ignored.status == "waived" and ignored.holds, ignored
 
 
 ETCD_UNIT = (
