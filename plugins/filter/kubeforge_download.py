@@ -66,8 +66,17 @@ def kubeforge_download_installs(
                 src = posixpath.join(unpack_dir(entry, cache_dir), member)
             else:
                 src = cache_path(entry, cache_dir)
-            out.append({"src": src, "dest": dest, "name": str(entry["name"])})
+            key = posixpath.relpath(src, cache_dir)
+            out.append({"src": src, "dest": dest, "name": str(entry["name"]), "key": key})
     return out
+
+
+def _same_source(recorded: Any, key: str) -> bool:
+    """Whether a host's record names the file `key` (relative to the cache): as
+    recorded now, or as earlier records did, by its path in a cache directory
+    (whichever: the same name in any cache is the same verified file)."""
+    text = str(recorded) if recorded is not None else ""
+    return text == key or text.endswith("/" + key)
 
 
 def kubeforge_download_uncached(
@@ -81,9 +90,27 @@ def kubeforge_download_uncached(
 def kubeforge_download_todo(
     installs: Iterable[Mapping[str, str]], installed: Mapping[str, str], missing: Iterable[str]
 ) -> list[Mapping[str, str]]:
-    """Installs a host lacks: missing files, or files recorded from another source."""
+    """Installs a host lacks: missing files, or files recorded from another
+    source (another version or file; not another cache directory)."""
     gone = set(missing)
-    return [i for i in installs if i["dest"] in gone or installed.get(i["dest"]) != i["src"]]
+    return [
+        i
+        for i in installs
+        if i["dest"] in gone or not _same_source(installed.get(i["dest"]), i["key"])
+    ]
+
+
+def kubeforge_download_record(
+    installs: Iterable[Mapping[str, str]], installed: Mapping[str, Any]
+) -> dict[str, str]:
+    """What a host's record says after this run: each installed file by its
+    name relative to the cache, or as the record names it already when that
+    is the same file (a record of an earlier release or cache stays as it is)."""
+    out: dict[str, str] = {}
+    for i in installs:
+        recorded = installed.get(i["dest"])
+        out[i["dest"]] = str(recorded) if _same_source(recorded, i["key"]) else i["key"]
+    return out
 
 
 class FilterModule:
@@ -91,6 +118,7 @@ class FilterModule:
         return {
             "kubeforge_downloads_needed": kubeforge_downloads_needed,
             "kubeforge_download_installs": kubeforge_download_installs,
+            "kubeforge_download_record": kubeforge_download_record,
             "kubeforge_download_cache_path": cache_path,
             "kubeforge_download_unpack_dir": unpack_dir,
             "kubeforge_download_checksum": checksum,

@@ -29,7 +29,7 @@ from clustercheck import Inventory, Kubectl, run_ok
 
 RECORD = "/var/lib/kubeforge/installed.json"
 SOURCE = re.compile(
-    r"/(?P<name>[^/]+?)_(?P<version>\d[^/_]*)_(?P<file>[^/]+?)(?:\.d/(?P<member>.+))?$"
+    r"(?:^|/)(?P<name>[^/]+?)_(?P<version>\d[^/_]*)_(?P<file>[^/]+?)(?:\.d/(?P<member>.+))?$"
 )
 # Installed by kubeforge's download role only; anything else there is unaccounted for.
 BIN_DIRS = ("/usr/local/bin", "/opt/cni/bin")
