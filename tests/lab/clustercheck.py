@@ -13,6 +13,7 @@ Nothing here skips: a missing inventory, lab or cluster fails with the reason.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shlex
@@ -27,6 +28,7 @@ import labconfig
 import pytest
 import runbook
 import testinfra  # type: ignore[import-untyped]
+from cryptography import x509
 from testinfra.host import Host  # type: ignore[import-untyped]
 from testinfra.utils.ansible_runner import AnsibleRunner, itergroup  # type: ignore[import-untyped]
 
@@ -320,3 +322,114 @@ def probe_log_counts(where: str, text: str) -> tuple[int, int, list[str]]:
     made, failed = (int(x) for x in re.findall(r"\d+", totals[-1].split(" TOTAL ")[1]))
     fails = [line for line in lines if re.search(r" FAIL( |$)", line)]
     return made, max(failed, len(fails)), fails[:10]
+
+
+# API probes on the nodes (tests/lab/apiprobe.py): each node reads the API
+# twice a second through its own endpoint with its kube-proxy client
+# certificate (taken up again when it is re-issued), and logs every failure.
+APIPROBE = REPO / "tests" / "lab" / "apiprobe.py"
+
+
+@dataclass
+class ApiProbes:
+    """A probe window on every node of k8s_cluster, as a transient unit
+    `unit` logging to /var/log/<unit>/api.log."""
+
+    inventory: Inventory
+    unit: str
+
+    @property
+    def log(self) -> str:
+        return f"/var/log/{self.unit}/api.log"
+
+    def start(self, settings: dict[str, dict[str, Any]], stop_first: tuple[str, ...] = ()) -> None:
+        """Start on every node (`settings`: kube_apiserver_endpoint and
+        kube_cert_dir of each host), after stopping the units `stop_first`;
+        returns once every node has counted its first requests."""
+        script = base64.b64encode(APIPROBE.read_bytes()).decode()
+        binary = f"/usr/local/sbin/{self.unit}"
+        nodes = self.inventory.groups["k8s_cluster"]
+        for name in nodes:
+            host, own = self.inventory.host(name), settings[name]
+            for other in stop_first:
+                host.run(f"systemctl stop {other} 2>/dev/null")
+            run_ok(
+                host,
+                f"systemctl stop {self.unit} 2>/dev/null; systemctl reset-failed {self.unit} "
+                f"2>/dev/null; rm -rf /var/log/{self.unit}; echo {script} | base64 -d > {binary} "
+                f"&& chmod 0755 {binary}",
+                "copy the API probe",
+            )
+            endpoint, pki = str(own["kube_apiserver_endpoint"]).strip(), own["kube_cert_dir"]
+            run_ok(
+                host,
+                f"systemd-run --unit {self.unit} -p RuntimeMaxSec=7200 {binary} {endpoint} "
+                f"{pki}/kube-proxy.crt {pki}/kube-proxy.key {self.log}",
+                "start the API probe",
+            )
+
+        def counting() -> str | None:
+            idle = [
+                n for n in nodes if self.inventory.host(n).run(f"grep -q ' TOTAL ' {self.log}").rc
+            ]
+            return f"no TOTAL line yet on {idle}" if idle else None
+
+        wait_for("the API probes to count on every node", counting, 180, every=5)
+
+    def stop(self) -> dict[str, tuple[int, int, list[str]]]:
+        """Stop them; per node: probes made, failures and the first failure lines."""
+        counts: dict[str, tuple[int, int, list[str]]] = {}
+        for name in self.inventory.groups["k8s_cluster"]:
+            host = self.inventory.host(name)
+            host.run(f"systemctl stop {self.unit}")
+            text = run_ok(host, f"cat {self.log}", "the API probe's log")
+            counts[name] = probe_log_counts(f"{name}: {self.log}", text)
+        return counts
+
+
+def assert_probes_clean(
+    what: str, seconds: float, probes: dict[str, tuple[int, int, list[str]]]
+) -> None:
+    """No probe failed, and each node probed through the whole window (two a second)."""
+    print(
+        f"{what} {seconds:.0f}s; API probes: "
+        + ", ".join(f"{n}: {m} probes, {f} failed" for n, (m, f, _) in probes.items())
+    )
+    short = {n: m for n, (m, _, _) in probes.items() if m < seconds}
+    assert short == {}, f"fewer probes than the {what}'s {seconds:.0f}s: {short}"
+    failed = {n: (f, lines) for n, (_, f, lines) in probes.items() if f}
+    assert failed == {}, f"API probes failed during the {what}: {failed}"
+
+
+PEM = re.compile(r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----")
+KUBECONFIG_DATA = re.compile(r"(certificate-authority-data|client-certificate-data):\s*(\S+)")
+KUBELET_PKI = "/var/lib/kubelet/pki"
+
+
+def certificates(text: str) -> list[x509.Certificate]:
+    """Every PEM certificate in `text`."""
+    return [x509.load_pem_x509_certificate(m.encode()) for m in PEM.findall(text)]
+
+
+def host_certificates(host: Host, dirs: dict[str, Any]) -> dict[str, str]:
+    """Every certificate file, kubeconfig and the kubelet's current pair on a host
+    (`dirs`: its kube_cert_dir, etcd_cert_dir, kube_config_dir): path -> content
+    (kubeconfigs: their certificate fields, decoded)."""
+    listing = run_ok(
+        host,
+        f"find {dirs['kube_cert_dir']} {dirs['etcd_cert_dir']} -maxdepth 1 -type f "
+        f"\\( -name '*.crt' -o -name '*.pem' \\) 2>/dev/null; "
+        f"find {dirs['kube_config_dir']} -maxdepth 1 -name '*.conf' 2>/dev/null; "
+        f"ls {KUBELET_PKI}/kubelet-client-current.pem 2>/dev/null; true",
+        "list the certificates",
+    )
+    out = {}
+    for path in sorted(set(listing.split())):
+        text = run_ok(host, f"cat {path}", f"read {path}")
+        if path.endswith(".conf"):
+            text = "\n".join(
+                base64.b64decode(value).decode(errors="replace")
+                for _, value in KUBECONFIG_DATA.findall(text)
+            )
+        out[path] = text
+    return out

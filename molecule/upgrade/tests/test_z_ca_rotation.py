@@ -35,14 +35,18 @@ from typing import Any
 import pytest
 import yaml
 from clustercheck import (
+    KUBECONFIG_DATA,
+    ApiProbes,
     Inventory,
     Kubectl,
+    assert_probes_clean,
     busybox_image,
+    certificates,
+    host_certificates,
     lab_env,
     namespace,
     node_conditions,
     pod_manifest,
-    probe_log_counts,
     run_ok,
     wait_for,
 )
@@ -53,22 +57,14 @@ from runbook import run, runs_dir
 
 __all__ = ["busybox_image", "lab_env", "namespace"]
 
-REPO = Path(__file__).resolve().parents[3]
-PROBE = REPO / "tests" / "lab" / "apiprobe.py"
 PROBE_UNIT = "kubeforge-ca-rotation-apiprobe"
-PROBE_BIN = f"/usr/local/sbin/{PROBE_UNIT}"
-PROBE_DIR = "/var/log/kubeforge-ca-rotation-probe"
-PROBE_LOG = f"{PROBE_DIR}/api.log"
 # The upgrade scenario's probe (molecule/upgrade/prepare.yml): test_upgrade.py has read it.
 UPGRADE_PROBE_UNIT = "kubeforge-upgrade-apiprobe"
 UPGRADE_NAMESPACE = "kubeforge-upgrade"
 # Where the upgrade's prober pods write each failed request to its web Service.
 WEB_LOG = "/var/log/kubeforge-upgrade-probe/web.log"
 CAS = ("ca.crt", "front-proxy-ca.crt", "etcd/ca.crt")
-KUBELET_PKI = "/var/lib/kubelet/pki"
 METRICS_API = "v1beta1.metrics.k8s.io"
-PEM = re.compile(r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----")
-KUBECONFIG_DATA = re.compile(r"(certificate-authority-data|client-certificate-data):\s*(\S+)")
 PAGE = "kubeforge ca-rotation page"
 # What the checks read of each host's settings (Inventory.settings).
 SETTINGS = (
@@ -90,10 +86,6 @@ class Rotation:
     probes: dict[str, tuple[int, int, list[str]]]
     log: str
     settings: dict[str, dict[str, Any]]
-
-
-def certificates(text: str) -> list[x509.Certificate]:
-    return [x509.load_pem_x509_certificate(m.encode()) for m in PEM.findall(text)]
 
 
 def fingerprint(cert: x509.Certificate) -> str:
@@ -124,49 +116,6 @@ def control_host_cas(pki: Path) -> dict[str, x509.Certificate]:
         assert len(found) == 1, f"{pki / name} holds {len(found)} certificates, not 1"
         out[name] = found[0]
     return out
-
-
-def start_probes(inventory: Inventory, settings: dict[str, dict[str, Any]]) -> None:
-    script = base64.b64encode(PROBE.read_bytes()).decode()
-    for name in inventory.groups["k8s_cluster"]:
-        host, own = inventory.host(name), settings[name]
-        # The upgrade's probe window is over (test_upgrade.py read it).
-        host.run(f"systemctl stop {UPGRADE_PROBE_UNIT} 2>/dev/null")
-        run_ok(
-            host,
-            f"systemctl stop {PROBE_UNIT} 2>/dev/null; systemctl reset-failed {PROBE_UNIT} "
-            f"2>/dev/null; rm -rf {PROBE_DIR}; echo {script} | base64 -d > {PROBE_BIN} "
-            f"&& chmod 0755 {PROBE_BIN}",
-            "copy the API probe",
-        )
-        run_ok(
-            host,
-            f"systemd-run --unit {PROBE_UNIT} -p RuntimeMaxSec=7200 {PROBE_BIN} "
-            f"{str(own['kube_apiserver_endpoint']).strip()} {own['kube_cert_dir']}/kube-proxy.crt "
-            f"{own['kube_cert_dir']}/kube-proxy.key {PROBE_LOG}",
-            "start the API probe",
-        )
-
-    def counting() -> str | None:
-        idle = [
-            n
-            for n in inventory.groups["k8s_cluster"]
-            if inventory.host(n).run(f"grep -q ' TOTAL ' {PROBE_LOG}").rc != 0
-        ]
-        return f"no TOTAL line yet on {idle}" if idle else None
-
-    wait_for("the API probes to count on every node", counting, 180, every=5)
-
-
-def stop_probes(inventory: Inventory) -> dict[str, tuple[int, int, list[str]]]:
-    """Per node: probes made, failures and the first failure lines."""
-    counts: dict[str, tuple[int, int, list[str]]] = {}
-    for name in inventory.groups["k8s_cluster"]:
-        host = inventory.host(name)
-        host.run(f"systemctl stop {PROBE_UNIT}")
-        text = run_ok(host, f"cat {PROBE_LOG}", "the API probe's log")
-        counts[name] = probe_log_counts(f"{name}: {PROBE_LOG}", text)
-    return counts
 
 
 def workload_pods(kubectl: Kubectl) -> dict[str, tuple[str, int]]:
@@ -229,7 +178,9 @@ def rotation(inventory: Inventory, kubectl: Kubectl) -> Rotation:
     before = workload_pods(kubectl)
     assert before, f"no pods in namespace {UPGRADE_NAMESPACE}: the upgrade's prepare did not run"
 
-    start_probes(inventory, settings)
+    api_probes = ApiProbes(inventory, PROBE_UNIT)
+    # The upgrade's probe window is over (test_upgrade.py read it).
+    api_probes.start(settings, stop_first=(UPGRADE_PROBE_UNIT,))
     started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     start = time.monotonic()
     done = run(
@@ -237,7 +188,7 @@ def rotation(inventory: Inventory, kubectl: Kubectl) -> Rotation:
         ["-i", str(inventory.path), "rotate-ca.yml", "-e", "ca_rotation_trust_wait_seconds=30"],
     )
     seconds = time.monotonic() - start
-    probes = stop_probes(inventory)
+    probes = api_probes.stop()
     log = (runs_dir() / "ca-rotation.log").read_text()
     assert done["rc"] == 0, "rotate-ca.yml failed: see ca-rotation.log"
     new = control_host_cas(pki)
@@ -257,38 +208,7 @@ def test_the_new_cas_are_new(rotation: Rotation) -> None:
 
 
 def test_no_api_probe_failed_during_the_rotation(rotation: Rotation) -> None:
-    print(
-        f"CA rotation {rotation.seconds:.0f}s; API probes: "
-        + ", ".join(f"{n}: {m} probes, {f} failed" for n, (m, f, _) in rotation.probes.items())
-    )
-    # At 2 a second, the probes ran through the whole rotation.
-    short = {n: m for n, (m, _, _) in rotation.probes.items() if m < rotation.seconds}
-    assert short == {}, f"fewer probes than the rotation's {rotation.seconds:.0f}s: {short}"
-    failed = {n: (f, lines) for n, (_, f, lines) in rotation.probes.items() if f}
-    assert failed == {}, f"API probes failed during the CA rotation: {failed}"
-
-
-def host_certificates(host: Any, dirs: dict[str, Any]) -> dict[str, str]:
-    """Every certificate file, kubeconfig and the kubelet's current pair on a host:
-    path -> content (kubeconfigs: their certificate fields, decoded)."""
-    listing = run_ok(
-        host,
-        f"find {dirs['kube_cert_dir']} {dirs['etcd_cert_dir']} -maxdepth 1 -type f "
-        f"\\( -name '*.crt' -o -name '*.pem' \\) 2>/dev/null; "
-        f"find {dirs['kube_config_dir']} -maxdepth 1 -name '*.conf' 2>/dev/null; "
-        f"ls {KUBELET_PKI}/kubelet-client-current.pem 2>/dev/null; true",
-        "list the certificates",
-    )
-    out = {}
-    for path in sorted(set(listing.split())):
-        text = run_ok(host, f"cat {path}", f"read {path}")
-        if path.endswith(".conf"):
-            text = "\n".join(
-                base64.b64decode(value).decode(errors="replace")
-                for _, value in KUBECONFIG_DATA.findall(text)
-            )
-        out[path] = text
-    return out
+    assert_probes_clean("CA rotation", rotation.seconds, rotation.probes)
 
 
 def test_every_certificate_on_the_hosts_comes_from_the_new_cas_only(
