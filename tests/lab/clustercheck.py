@@ -29,6 +29,7 @@ import pytest
 import runbook
 import testinfra  # type: ignore[import-untyped]
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from testinfra.host import Host  # type: ignore[import-untyped]
 from testinfra.utils.ansible_runner import AnsibleRunner, itergroup  # type: ignore[import-untyped]
 
@@ -287,6 +288,20 @@ def node_conditions(kubectl: Kubectl) -> dict[str, dict[str, str]]:
     return out
 
 
+def wait_nodes_ready(
+    inventory: Inventory, kubectl: Kubectl, after: str, timeout: float = 120
+) -> None:
+    """Wait until every node of k8s_cluster is registered and Ready."""
+
+    def not_ready() -> str | None:
+        nodes = node_conditions(kubectl)
+        bad = {n: v["ready"] for n, v in nodes.items() if v["ready"] != "True"}
+        missing = {h.lower() for h in inventory.groups["k8s_cluster"]} - set(nodes)
+        return f"not Ready: {bad}, missing: {missing}" if bad or missing else None
+
+    wait_for(f"every node Ready after {after}", not_ready, timeout)
+
+
 def pod_manifest(
     name: str, node: str, image: str, script: str, labels: dict[str, str] | None = None
 ) -> dict[str, Any]:
@@ -404,6 +419,24 @@ def assert_probes_clean(
 PEM = re.compile(r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----")
 KUBECONFIG_DATA = re.compile(r"(certificate-authority-data|client-certificate-data):\s*(\S+)")
 KUBELET_PKI = "/var/lib/kubelet/pki"
+
+
+def is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def signed_by(cert: x509.Certificate, cas: list[x509.Certificate]) -> bool:
+    """Whether one of `cas` signed `cert` directly."""
+    for ca in cas:
+        try:
+            cert.verify_directly_issued_by(ca)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        return True
+    return False
 
 
 def certificates(text: str) -> list[x509.Certificate]:

@@ -43,19 +43,23 @@ from clustercheck import (
     busybox_image,
     certificates,
     host_certificates,
+    is_ca,
     lab_env,
     namespace,
-    node_conditions,
     pod_manifest,
     run_ok,
+    signed_by,
     wait_for,
+    wait_nodes_ready,
 )
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from runbook import run, runs_dir
 
 __all__ = ["busybox_image", "lab_env", "namespace"]
+
+# Left out of `make test` (conftest.py): make test-ca-rotation runs it.
+pytestmark = pytest.mark.ca_rotation
 
 PROBE_UNIT = "kubeforge-ca-rotation-apiprobe"
 # The upgrade scenario's probe (molecule/upgrade/prepare.yml): test_upgrade.py has read it.
@@ -90,23 +94,6 @@ class Rotation:
 
 def fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
-
-
-def is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
-
-
-def signed_by(cert: x509.Certificate, cas: list[x509.Certificate]) -> bool:
-    for ca in cas:
-        try:
-            cert.verify_directly_issued_by(ca)
-        except (ValueError, TypeError, InvalidSignature):
-            continue
-        return True
-    return False
 
 
 def control_host_cas(pki: Path) -> dict[str, x509.Certificate]:
@@ -312,13 +299,7 @@ def test_the_old_cas_are_archived_and_the_old_key_still_accepted(
 
 
 def test_every_node_ready(rotation: Rotation, inventory: Inventory, kubectl: Kubectl) -> None:
-    def not_ready() -> str | None:
-        nodes = node_conditions(kubectl)
-        bad = {n: v["ready"] for n, v in nodes.items() if v["ready"] != "True"}
-        missing = {h.lower() for h in inventory.groups["k8s_cluster"]} - set(nodes)
-        return f"not Ready: {bad}, missing: {missing}" if bad or missing else None
-
-    wait_for("every node Ready after the CA rotation", not_ready, 120)
+    wait_nodes_ready(inventory, kubectl, "the CA rotation")
 
 
 def test_workload_pods_were_not_restarted(rotation: Rotation, kubectl: Kubectl) -> None:

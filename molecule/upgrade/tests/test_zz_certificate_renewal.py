@@ -1,6 +1,6 @@
-"""Runs after the CA rotation (file order), on the same cluster: leaf
-certificates due for renewal are renewed by cluster.yml with no API downtime
-(docs/operations.md, Certificate renewal).
+"""Runs after test_upgrade.py (and the CA rotation when that runs; file
+order), on the same cluster: leaf certificates due for renewal are renewed by
+cluster.yml with no API downtime (docs/operations.md, Certificate renewal).
 
 1. tests/playbooks/short-lived-leaves.yml re-issues every leaf certificate
    with a lifetime of one day and installs it, restarting nothing: every leaf
@@ -28,11 +28,11 @@ from clustercheck import (
     assert_probes_clean,
     certificates,
     host_certificates,
-    node_conditions,
-    wait_for,
+    is_ca,
+    signed_by,
+    wait_nodes_ready,
 )
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from runbook import run
 
 PROBE_UNIT = "kubeforge-renewal-apiprobe"
@@ -52,13 +52,6 @@ class Renewal:
     renew_before: timedelta
     seconds: float
     probes: dict[str, tuple[int, int, list[str]]]
-
-
-def is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
 
 
 def leaves(inventory: Inventory, settings: dict[str, dict[str, Any]]) -> dict[str, list[Any]]:
@@ -107,7 +100,8 @@ def renewal(inventory: Inventory) -> Renewal:
     assert long_lived == {}, f"leaves short-lived-leaves.yml did not re-issue: {long_lived}"
 
     probes = ApiProbes(inventory, PROBE_UNIT)
-    probes.start(settings)
+    # The upgrade's probe window is over (test_upgrade.py read it).
+    probes.start(settings, stop_first=("kubeforge-upgrade-apiprobe",))
     start = time.monotonic()
     done = run("certificate-renewal", ["-i", str(inventory.path), "cluster.yml"])
     seconds = time.monotonic() - start
@@ -129,28 +123,14 @@ def test_every_short_lived_certificate_was_renewed(renewal: Renewal) -> None:
             what = f"{where} {cert.subject.rfc4514_string()}"
             if cert.not_valid_after_utc <= due:
                 problems.append(f"{what}: still expires {cert.not_valid_after_utc:%Y-%m-%d}")
-            if not any(_issued_by(cert, ca) for ca in renewal.cas):
+            if not signed_by(cert, renewal.cas):
                 problems.append(f"{what}: issued by {cert.issuer.rfc4514_string()}, no cluster CA")
     gone = sorted(w for w in renewal.short if w.split(" ", 1)[0] not in renewal.after)
     assert gone == [], f"certificate files that were there before the renewal are gone: {gone}"
     assert problems == [], "certificates not renewed:\n" + "\n".join(problems)
 
 
-def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
-
-
 def test_every_node_ready_after_the_renewal(
     renewal: Renewal, inventory: Inventory, kubectl: Kubectl
 ) -> None:
-    def not_ready() -> str | None:
-        nodes = node_conditions(kubectl)
-        bad = {n: v["ready"] for n, v in nodes.items() if v["ready"] != "True"}
-        missing = {h.lower() for h in inventory.groups["k8s_cluster"]} - set(nodes)
-        return f"not Ready: {bad}, missing: {missing}" if bad or missing else None
-
-    wait_for("every node Ready after the renewal", not_ready, 120)
+    wait_nodes_ready(inventory, kubectl, "the renewal")
