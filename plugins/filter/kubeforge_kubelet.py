@@ -34,7 +34,8 @@ def _names(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> list[str]:
     return [str(a.value) for a in cert.subject.get_attributes_for_oid(oid)]
 
 
-def _signed_by_one_of(cert: x509.Certificate, cas: list[x509.Certificate]) -> bool:
+def signed_by_one_of(cert: x509.Certificate, cas: list[x509.Certificate]) -> bool:
+    """Whether one of `cas` signed `cert` directly (also the lab checks' test)."""
     for ca in cas:
         try:
             cert.verify_directly_issued_by(ca)
@@ -80,7 +81,7 @@ def kubeforge_kubelet_client_seed(
         cas = _certificates(state.get("ca"))
     except ValueError:
         cas = []
-    if not _signed_by_one_of(leaf, cas):
+    if not signed_by_one_of(leaf, cas):
         return "its current client certificate is not signed by the cluster CA (ca.crt)"
     if leaf.not_valid_after_utc <= moment:
         return f"its current client certificate expired on {_when(leaf.not_valid_after_utc)}"

@@ -29,7 +29,6 @@ import pytest
 import runbook
 import testinfra  # type: ignore[import-untyped]
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from testinfra.host import Host  # type: ignore[import-untyped]
 from testinfra.utils.ansible_runner import AnsibleRunner, itergroup  # type: ignore[import-untyped]
 
@@ -426,17 +425,6 @@ def is_ca(cert: x509.Certificate) -> bool:
         return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
     except x509.ExtensionNotFound:
         return False
-
-
-def signed_by(cert: x509.Certificate, cas: list[x509.Certificate]) -> bool:
-    """Whether one of `cas` signed `cert` directly."""
-    for ca in cas:
-        try:
-            cert.verify_directly_issued_by(ca)
-        except (ValueError, TypeError, InvalidSignature):
-            continue
-        return True
-    return False
 
 
 def certificates(text: str) -> list[x509.Certificate]:

@@ -48,12 +48,12 @@ from clustercheck import (
     namespace,
     pod_manifest,
     run_ok,
-    signed_by,
     wait_for,
     wait_nodes_ready,
 )
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from kubeforge_kubelet import signed_by_one_of
 from runbook import run, runs_dir
 
 __all__ = ["busybox_image", "lab_env", "namespace"]
@@ -216,7 +216,7 @@ def test_every_certificate_on_the_hosts_comes_from_the_new_cas_only(
                     problems.append(f"{what}: an old CA")
                 elif is_ca(cert) and fingerprint(cert) not in new_prints:
                     problems.append(f"{what}: a CA that is none of the new ones")
-                elif not is_ca(cert) and not signed_by(cert, new_cas):
+                elif not is_ca(cert) and not signed_by_one_of(cert, new_cas):
                     problems.append(f"{what}: issued by {cert.issuer.rfc4514_string()}")
     # The operator's admin.conf on the control host (kubeconfig_localhost).
     first = rotation.settings[inventory.groups["kube_control_plane"][0]]
@@ -225,7 +225,7 @@ def test_every_certificate_on_the_hosts_comes_from_the_new_cas_only(
     for _, value in KUBECONFIG_DATA.findall(admin.read_text() if copied else ""):
         for cert in certificates(base64.b64decode(value).decode()):
             counted += 1
-            if fingerprint(cert) not in new_prints and not signed_by(cert, new_cas):
+            if fingerprint(cert) not in new_prints and not signed_by_one_of(cert, new_cas):
                 problems.append(f"control host {admin}: {cert.subject.rfc4514_string()}")
     print(f"{counted} certificates on {len(hosts)} hosts, every one from the new CAs")
     assert problems == [], "certificates not from the new CAs only:\n" + "\n".join(problems)

@@ -29,10 +29,10 @@ from clustercheck import (
     certificates,
     host_certificates,
     is_ca,
-    signed_by,
     wait_nodes_ready,
 )
 from cryptography import x509
+from kubeforge_kubelet import signed_by_one_of
 from runbook import run
 
 PROBE_UNIT = "kubeforge-renewal-apiprobe"
@@ -123,7 +123,7 @@ def test_every_short_lived_certificate_was_renewed(renewal: Renewal) -> None:
             what = f"{where} {cert.subject.rfc4514_string()}"
             if cert.not_valid_after_utc <= due:
                 problems.append(f"{what}: still expires {cert.not_valid_after_utc:%Y-%m-%d}")
-            if not signed_by(cert, renewal.cas):
+            if not signed_by_one_of(cert, renewal.cas):
                 problems.append(f"{what}: issued by {cert.issuer.rfc4514_string()}, no cluster CA")
     gone = sorted(w for w in renewal.short if w.split(" ", 1)[0] not in renewal.after)
     assert gone == [], f"certificate files that were there before the renewal are gone: {gone}"
