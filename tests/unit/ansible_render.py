@@ -29,11 +29,11 @@ def ansible_bin(name: str) -> str:
     return found
 
 
-def run_playbook(
-    inventory: Path, play: Path, *args: str, what: str, env: Mapping[str, str] | None = None
-) -> str:
-    """ansible-playbook's output, run with the repository's ansible.cfg; the
-    test fails with the output when it fails, saying `what` failed."""
+def run_playbook_result(
+    inventory: Path, play: Path, *args: str, env: Mapping[str, str] | None = None
+) -> tuple[int, str]:
+    """ansible-playbook's exit code and output (stdout, then stderr), run with
+    the repository's ansible.cfg."""
     run = subprocess.run(
         [ansible_bin("ansible-playbook"), "-i", str(inventory), str(play), *args],
         cwd=REPO,
@@ -48,9 +48,18 @@ def run_playbook(
         check=False,
         timeout=300,
     )
-    if run.returncode != 0:
-        pytest.fail(f"{what} failed:\n{run.stdout}\n{run.stderr}")
-    return run.stdout
+    return run.returncode, f"{run.stdout}\n{run.stderr}"
+
+
+def run_playbook(
+    inventory: Path, play: Path, *args: str, what: str, env: Mapping[str, str] | None = None
+) -> str:
+    """ansible-playbook's output, run with the repository's ansible.cfg; the
+    test fails with the output when it fails, saying `what` failed."""
+    rc, out = run_playbook_result(inventory, play, *args, env=env)
+    if rc != 0:
+        pytest.fail(f"{what} failed:\n{out}")
+    return out
 
 
 def template(path: str, template_vars: str = "") -> str:
