@@ -392,11 +392,13 @@ def write_layout(
     variables: dict[str, str] | None = None,
 ) -> Path:
     """An inventory of lab nodes (by number) in the given groups, with
-    `variables` for all hosts (e.g. kube_network_plugin: calico); the ingress
+    `variables` on every host (e.g. kube_network_plugin: calico; host
+    variables, so that they override the lab's group_vars); the ingress
     node (ingress_node()) gets INGRESS_NODE_VARS. Written outside inventory/lab, its directory
     gets a link to the lab's group_vars (and keeps its own artifacts, so its
     PKI is its own)."""
     members = _layout_members(control, etcd, workers)
+    overrides = dict(variables or {})
     lines = [
         "---",
         "# Written by tests/lab/lab.py; do not edit, it is rewritten.",
@@ -413,11 +415,12 @@ def write_layout(
             lines += [
                 f"      {name}: {json.dumps(value)}" for name, value in INGRESS_NODE_VARS.items()
             ]
+        # Host variables: they win over the lab's group_vars (all.vars would not).
+        lines += [f"      {name}: {json.dumps(value)}" for name, value in sorted(overrides.items())]
     lines += [
         "  vars:",
         "    ansible_user: root",
         f"    ansible_ssh_private_key_file: {key}",
-        *(f"    {name}: {json.dumps(value)}" for name, value in sorted((variables or {}).items())),
         "  children:",
     ]
 

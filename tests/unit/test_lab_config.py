@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -281,8 +284,27 @@ def test_layout_carries_the_variables(tmp_path: Path) -> None:
         tmp_path / "inv" / "hosts.yml", key, [1], [1], [2], {"kube_network_plugin": "calico"}
     )
     data = yaml.safe_load(path.read_text())
-    assert data["all"]["vars"]["kube_network_plugin"] == "calico"
+    for host in ("node1", "node2"):
+        assert data["all"]["hosts"][host]["kube_network_plugin"] == "calico"
     assert data["all"]["children"]["kube_node"]["hosts"] == {"node2": None}
+
+
+def test_a_layout_variable_wins_over_the_lab_group_vars(tmp_path: Path) -> None:
+    """inventory/lab/group_vars/all sets ingress_controller_enabled: true;
+    `--var ingress_controller_enabled=false` must still turn it off (it did
+    not while the variables were the inventory's all.vars)."""
+    lab_setting = yaml.safe_load((cfg.LAB_INVENTORY / "group_vars/all/addons.yml").read_text())
+    assert lab_setting["ingress_controller_enabled"] is True
+    path = lab.write_layout(
+        tmp_path / "inv" / "hosts.yml", tmp_path / "key", [1], [1], [2],
+        {"ingress_controller_enabled": "false"},
+    )  # fmt: skip
+    command = str(Path(sys.executable).with_name("ansible-inventory"))
+    shown = subprocess.run(
+        [command, "-i", str(path), "--host", "node2"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert json.loads(shown)["ingress_controller_enabled"] == "false"
 
 
 def test_a_variable_must_be_name_equals_value() -> None:
