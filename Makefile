@@ -12,7 +12,7 @@ NODES ?= 5
 LAB := $(VENV)/bin/python tests/lab/lab.py
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: help setup lint unit lab-build lab-up lab-down lab-test preflight-test molecule-default molecule-calico-etcd molecule-day2 molecule-all bench demo test test-ca-rotation
+.PHONY: help setup lint unit lab-build lab-up lab-down lab-test preflight-test molecule-default molecule-calico-etcd molecule-day2 molecule-all bench bench-growth demo test test-ca-rotation
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -107,6 +107,11 @@ lab-test: setup  ## integration tests of the lab itself (brings a small lab up a
 # leaves a 6-node cluster at the default version; only on an idle machine.
 bench: setup  ## speed figures against their targets: fresh deploy, no-op, scale, apiserver restart, upgrade per host (LAB_ARGS too)
 	$(VENV)/bin/python tests/lab/bench.py $(LAB_ARGS)
+
+# Replaces the lab's nodes at each size; takes about 45 minutes for 3,6,9,12.
+SIZES ?= 3,6,9,12
+bench-growth: setup  ## how fresh, scale --limit and no-op runs grow with the lab's size (SIZES=3,6,9,12; docs/scale.md)
+	$(VENV)/bin/python tests/lab/bench.py --growth $(SIZES) $(LAB_ARGS)
 
 # The add-ons' pods, and `kubectl top nodes` once metrics-server has scraped
 # every kubelet (its first values come within a minute of the rollout).

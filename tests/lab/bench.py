@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -50,6 +51,7 @@ SLOW_TASK = re.compile(r"^(.+?) -{3,} (\d+\.\d+)s$")
 BATCH_TASK = "TASK [Upgrade | Record the start of the batch]"
 BATCH_HOST = re.compile(r"^ok: \[([^\]]+)\] => \{")
 LAST_PLAY = "PLAY [Upgrade | Network plugin and addons]"
+SKIPPED = re.compile(r"^\S+ +: ok=\d+ .* skipped=(\d+)", re.MULTILINE)
 # From SIGTERM to a ready apiserver, timed on the host itself (python3 is there,
 # curl is not); kube_apiserver_port is the default 6443 on the lab.
 RESTART = r"""
@@ -82,6 +84,11 @@ class Run:
     changed: dict[str, int]
     slowest: list[tuple[str, float]]
     marks: list[tuple[str, float]] = field(default_factory=list)
+    # CPU seconds of ansible-playbook and its forks on the control host (the
+    # lab's hosts run their modules in containers: not counted here).
+    control_cpu: float = 0.0
+    # Task runs over all hosts: ok + failed + skipped of the PLAY RECAP.
+    host_tasks: int = 0
 
 
 def play(name: str, args: list[str], logs: Path) -> Run:
@@ -90,6 +97,7 @@ def play(name: str, args: list[str], logs: Path) -> Run:
     # ansible.cfg enables profile_tasks: its summary lists the slowest tasks.
     env = {**plain_env(), "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "10", "PYTHONUNBUFFERED": "1"}
     start = time.monotonic()
+    cpu_before = children_cpu()
     marks: list[tuple[str, float]] = []
     in_batch = False
     with log.open("w") as out:
@@ -109,6 +117,7 @@ def play(name: str, args: list[str], logs: Path) -> Run:
                 marks.append(("", now))
         rc = proc.wait()
     seconds = time.monotonic() - start
+    control_cpu = children_cpu() - cpu_before
     text = log.read_text()
     if rc != 0:
         print(text[-4000:])
@@ -120,7 +129,17 @@ def play(name: str, args: list[str], logs: Path) -> Run:
     slowest = [(m[1].strip(), float(m[2])) for m in map(SLOW_TASK.match, summary.splitlines()) if m]
     tasks = sum(1 for line in text.splitlines() if line.startswith("TASK ["))
     changed = {host: c["changed"] for host, c in counts.items()}
-    return Run(name, round(seconds, 1), tasks, changed, slowest, marks)
+    host_tasks = sum(c["ok"] + c["failed"] for c in counts.values()) + sum(
+        int(s) for s in SKIPPED.findall(text)
+    )
+    return Run(
+        name, round(seconds, 1), tasks, changed, slowest, marks, round(control_cpu, 1), host_tasks
+    )
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def lab(*args: str) -> None:
@@ -186,11 +205,58 @@ def verdict(value: float, target: float) -> str:
     return "yes" if value <= target else "NO"
 
 
+def growth(sizes: list[int], var_args: list[str], logs: Path, stamp: str, commit: str) -> int:
+    """For each lab size N: deploy N-1 fresh hosts, add node<N> with
+    `scale.yml --limit node<N>` (a worker; at N=3 the three hosts are all
+    control plane, so the layout deploys all 3 and has no scale run), then a
+    no-op cluster.yml on N, all without the ingress controller. Each run's wall
+    time, control-host CPU and task runs over all hosts; the JSON is rewritten
+    after each size."""
+    rows: list[dict[str, Any]] = []
+    out = cfg.cache_dir() / "bench" / f"growth-{stamp}-{commit or 'nogit'}.json"
+    # Three hosts are all control plane: no worker can be the ingress node. The
+    # same add-ons at every size keep the sizes comparable.
+    var_args = ["--var", "ingress_controller_enabled=false", *var_args]
+    for n in sizes:
+        base = n if n <= 3 else n - 1
+        lab("up", "--nodes", str(base), "--fresh", *var_args)
+        subprocess.run(["rm", "-rf", str(cfg.LAB_INVENTORY / "artifacts")], check=True)
+        fresh = play(f"fresh-{base}", ["cluster.yml"], logs)
+        runs = [fresh]
+        if base < n:
+            lab("up", "--nodes", str(n), *var_args)
+            runs.append(play(f"scale-{n}", ["scale.yml", "--limit", f"node{n}"], logs))
+        noop = play(f"noop-{n}", ["cluster.yml"], logs)
+        runs.append(noop)
+        if any(noop.changed.values()):
+            raise SystemExit(f"bench: the no-op run on {n} hosts changed something: {noop.changed}")
+        for run in runs:
+            kind, hosts = run.name.split("-")
+            rows.append({"run": kind, "hosts": int(hosts), "seconds": run.seconds,
+                         "control_cpu": run.control_cpu, "tasks": run.tasks,
+                         "host_tasks": run.host_tasks})  # fmt: skip
+        out.write_text(json.dumps({"commit": commit, "stamp": stamp, "cpus": os.cpu_count(),
+                                   "rows": rows}, indent=2) + "\n")  # fmt: skip
+    print(f"\ngrowth ({commit}, {os.cpu_count()} CPUs; logs {logs}):")
+    print("| run | hosts | seconds | control-host CPU s | tasks | task runs on hosts |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(f"| {r['run']} | {r['hosts']} | {r['seconds']:.1f} | {r['control_cpu']:.1f}"
+              f" | {r['tasks']} | {r['host_tasks']} |")  # fmt: skip
+    print(f"\nbench: written {out}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--var", action="append", default=[], help="NAME=VALUE for the lab")
+    parser.add_argument(
+        "--growth",
+        metavar="N,N,...",
+        help="instead: fresh, scale and no-op runs at these lab sizes (3-12), e.g. 3,6,9,12",
+    )
     args = parser.parse_args()
     var_args = [a for v in args.var for a in ("--var", v)]
     stamp = time.strftime("%Y%m%dT%H%M%S")
@@ -198,6 +264,11 @@ def main() -> int:
                             capture_output=True, text=True, check=False).stdout.strip()  # fmt: skip
     logs = cfg.cache_dir() / "bench" / f"{stamp}-{commit or 'nogit'}"
     logs.mkdir(parents=True, exist_ok=True)
+    if args.growth:
+        sizes = [int(s) for s in args.growth.split(",")]
+        if any(not 3 <= s <= cfg.MAX_NODES for s in sizes):
+            parser.error(f"--growth: sizes between 3 and {cfg.MAX_NODES}, not {args.growth}")
+        return growth(sizes, var_args, logs, stamp, commit)
     previous = subprocess.run(
         [sys.executable, str(cfg.REPO / "tests" / "lab" / "scenario.py"), "previous-version"],
         cwd=cfg.REPO, capture_output=True, text=True, check=True,
