@@ -804,6 +804,18 @@ def test_the_lab_inventory_built_from_name_address_pairs_is_the_labs(
         host: {k: v for k, v in hvars.items() if k in ("ansible_host", "ip")}
         for host, hvars in theirs["_meta"]["hostvars"].items()
     }
+
+    # Each inventory directory has its own SSH control-socket directory
+    # (plugins/vars/kubeforge_control_path.py): the rest is the lab's. A vars
+    # plugin's value is listed as {"__ansible_unsafe": value}.
+    def control_dirs(listing: dict[str, Any]) -> set[str]:
+        return {
+            json.dumps(v.pop("ansible_control_path_dir"), sort_keys=True)
+            for v in listing["_meta"]["hostvars"].values()
+        }
+
+    ours_dirs, lab_dirs = control_dirs(ours), control_dirs(theirs)
+    assert len(ours_dirs) == 1 and len(lab_dirs) == 1 and ours_dirs != lab_dirs
     assert ours["_meta"]["hostvars"] == lab_vars
 
 
