@@ -24,7 +24,9 @@ description:
     wrote a file and failed before the restart therefore restarts it on the next run.
   - With C(wait), the service's health URL is polled until it answers with one of the accepted
     status codes.
-  - In check mode nothing is changed; the result tells what would be.
+  - In check mode nothing is changed; the result tells what would be. A running service that
+    would not be restarted is also asked its health URL (for up to 10 s): C(unhealthy) lists
+    those that did not answer, which a real run would wait for and then fail on.
 options:
   services:
     description: The services, handled in this order.
@@ -94,6 +96,11 @@ daemon_reload:
   description: Whether systemd was (or would be) reloaded.
   type: bool
   returned: always
+unhealthy:
+  description: In check mode, running services left as they are whose health URL did not answer.
+  type: list
+  elements: str
+  returned: always
 """
 
 PROPERTIES = (
@@ -159,6 +166,10 @@ class Systemd:
             self.module.fail_json(
                 msg=f"systemctl {' '.join(args)} failed: {err.strip()}", status=status
             )
+
+
+# Seconds a check-mode run gives a running, unchanged service to answer.
+CHECK_HEALTH_TIMEOUT = 10
 
 
 def wait_healthy(spec: dict[str, Any], timeout: int) -> str:
@@ -239,6 +250,7 @@ def main() -> None:
         "restarted": {},
         "enabled": [],
         "daemon_reload": reload_needed,
+        "unhealthy": [],
     }
     for svc in services:
         name = svc["name"]
@@ -275,6 +287,16 @@ def main() -> None:
                 module.fail_json(
                     msg=f"{name} is not healthy at {svc['wait']['url']}: {error}", **result
                 )
+        elif (
+            svc["wait"]
+            and check
+            and active
+            and not acted
+            # Read-only: a plan (check mode) reports what a real run would
+            # wait for and fail on, so that the caller can run it there.
+            and wait_healthy(svc["wait"], CHECK_HEALTH_TIMEOUT)
+        ):
+            result["unhealthy"].append(name)
 
     result["changed"] = bool(
         result["started"] or result["restarted"] or result["enabled"] or result["daemon_reload"]
