@@ -29,6 +29,17 @@ def ansible_bin(name: str) -> str:
     return found
 
 
+def host_vars(inventory: Path, host: str) -> dict[str, Any]:
+    """`ansible-inventory --host` of `host`, with the repository's ansible.cfg."""
+    shown = subprocess.run(
+        [ansible_bin("ansible-inventory"), "-i", str(inventory), "--host", host],
+        cwd=REPO, env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout  # fmt: skip
+    data: dict[str, Any] = json.loads(shown)
+    return data
+
+
 def run_playbook_result(
     inventory: Path, play: Path, *args: str, env: Mapping[str, str] | None = None
 ) -> tuple[int, str]:

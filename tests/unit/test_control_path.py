@@ -6,16 +6,12 @@ operator's own setting wins."""
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
+from ansible_render import host_vars
 
-REPO = Path(__file__).resolve().parents[2]
 HOST = {"ansible_host": "10.0.0.5", "ansible_user": "root"}
 
 
@@ -30,13 +26,7 @@ def write_inventory(directory: Path, all_vars: dict[str, Any] | None = None) -> 
 
 
 def control_path_dir(inventory: Path) -> Any:
-    shown = subprocess.run(
-        [str(Path(sys.executable).with_name("ansible-inventory")), "-i", str(inventory),
-         "--host", "node1"],
-        cwd=REPO, env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return json.loads(shown).get("ansible_control_path_dir")
+    return host_vars(inventory, "node1").get("ansible_control_path_dir")
 
 
 def test_two_inventories_with_the_same_host_get_two_directories(tmp_path: Path) -> None:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import json
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -16,6 +13,7 @@ import lab
 import labconfig as cfg
 import pytest
 import yaml
+from ansible_render import host_vars
 
 
 def test_lab_group_vars_point_at_the_lab_mirror_and_registry() -> None:
@@ -299,12 +297,7 @@ def test_a_layout_variable_wins_over_the_lab_group_vars(tmp_path: Path) -> None:
         tmp_path / "inv" / "hosts.yml", tmp_path / "key", [1], [1], [2],
         {"ingress_controller_enabled": "false"},
     )  # fmt: skip
-    command = str(Path(sys.executable).with_name("ansible-inventory"))
-    shown = subprocess.run(
-        [command, "-i", str(path), "--host", "node2"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    assert json.loads(shown)["ingress_controller_enabled"] == "false"
+    assert host_vars(path, "node2")["ingress_controller_enabled"] == "false"
 
 
 def test_a_variable_must_be_name_equals_value() -> None:
