@@ -2,9 +2,13 @@
 order), on the same cluster: leaf certificates due for renewal are renewed by
 cluster.yml with no API downtime (docs/operations.md, Certificate renewal).
 
-1. tests/playbooks/short-lived-leaves.yml re-issues every leaf certificate
-   with a lifetime of one day and installs it, restarting nothing: every leaf
-   on every host is then due (it expires within certificates_renew_before_days).
+1. tests/playbooks/short-lived-leaves.yml, limited to the last control-plane
+   host (an etcd member too) and the last worker, re-issues every leaf
+   certificate there with a lifetime of one day and installs it, restarting
+   nothing: every leaf on those hosts is then due (it expires within
+   certificates_renew_before_days). Two hosts keep the check's restarts to one
+   of each kind; the CA rotation (test_z_ca_rotation.py) re-issues every leaf of
+   every host the same way.
 2. An API probe runs on every node (tests/lab/apiprobe.py) while cluster.yml
    renews them and restarts what reads them, one host at a time.
 3. No API probe failed; every certificate that was short-lived now lives
@@ -66,6 +70,16 @@ def leaves(inventory: Inventory, settings: dict[str, dict[str, Any]]) -> dict[st
     return out
 
 
+def short_lived_hosts(inventory: Inventory) -> list[str]:
+    """The last control-plane host (it must be an etcd member too) and the last
+    worker: one of each kind of restart the renewal makes."""
+    control_plane = inventory.groups["kube_control_plane"]
+    workers = [h for h in inventory.groups["kube_node"] if h not in control_plane]
+    assert workers, f"{inventory.path} has no worker"
+    assert control_plane[-1] in inventory.groups["etcd"], f"{control_plane[-1]} is no etcd member"
+    return [control_plane[-1], workers[-1]]
+
+
 @pytest.fixture(scope="module")
 def renewal(inventory: Inventory) -> Renewal:
     settings = inventory.settings(*SETTINGS)
@@ -76,11 +90,14 @@ def renewal(inventory: Inventory) -> Renewal:
            for c in certificates((pki / name).read_text())]  # fmt: skip
     assert cas, f"no CA in {pki}: the cluster of {inventory.path} was not deployed"
 
-    done = run("short-lived-leaves", ["-i", str(inventory.path),
+    chosen = short_lived_hosts(inventory)
+    done = run("short-lived-leaves", ["-i", str(inventory.path), "--limit", ",".join(chosen),
                                       "tests/playbooks/short-lived-leaves.yml"])  # fmt: skip
     assert done["rc"] == 0, "short-lived-leaves.yml failed: see short-lived-leaves.log"
+    assert set(done["recap"]) == set(chosen), f"short-lived-leaves.yml ran on {done['recap']}"
     soon = datetime.now(UTC) + timedelta(days=2)
     before = leaves(inventory, settings)
+    on_chosen = {where: found for where, found in before.items() if where.split(":")[0] in chosen}
     short = {
         f"{where} {c.subject.rfc4514_string()}": c.not_valid_after_utc
         for where, found in before.items()
@@ -91,12 +108,13 @@ def renewal(inventory: Inventory) -> Renewal:
     # rewritten by cluster.yml, not by the certificates role alone).
     long_lived = {
         f"{where} {c.subject.rfc4514_string()}": c.not_valid_after_utc.date().isoformat()
-        for where, found in before.items()
+        for where, found in on_chosen.items()
         if not where.endswith(".conf")
         for c in found
         if c.not_valid_after_utc >= soon
     }
-    assert short, "short-lived-leaves.yml left no certificate short-lived: nothing to renew"
+    with_short = {where.split(":")[0] for where in short}
+    assert with_short == set(chosen), f"short-lived leaves on {sorted(with_short)}, not {chosen}"
     assert long_lived == {}, f"leaves short-lived-leaves.yml did not re-issue: {long_lived}"
 
     probes = ApiProbes(inventory, PROBE_UNIT)
