@@ -12,7 +12,7 @@ NODES ?= 5
 LAB := $(VENV)/bin/python tests/lab/lab.py
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: help setup lint unit lab-build lab-up lab-down lab-test preflight-test molecule-default molecule-calico-etcd molecule-day2 molecule-all bench bench-growth demo test test-ca-rotation
+.PHONY: help setup lint unit lab-build lab-up lab-down lab-test preflight-test molecule-default molecule-calico-etcd molecule-day2 molecule-all bench bench-growth demo test
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -95,11 +95,6 @@ molecule-all: setup  ## molecule: default, then the day-2 scenarios on its clust
 	molecule test -s default --destroy=never
 	$(MAKE) molecule-day2
 
-# make test's scenarios with the CA rotation check (about 18 minutes more than
-# make test: over CI's 90 minutes, so make test leaves it out).
-test-ca-rotation: setup  ## the molecule scenarios of make test, the CA rotation check (rotate-ca.yml) included
-	KUBEFORGE_CA_ROTATION_CHECK=1 $(MAKE) molecule-all
-
 lab-test: setup  ## integration tests of the lab itself (brings a small lab up and down)
 	$(PYTEST) tests/integration/test_lab.py
 
@@ -121,4 +116,8 @@ demo: lab-up  ## bring up a 5-node lab, deploy an HA cluster onto it, show the n
 	  'kubectl get nodes -o wide && kubectl get pods -A -o wide && kubectl get storageclass,ingressclass,gatewayclass \
 	   && helm version --short && for i in $$(seq 24); do kubectl top nodes 2>/dev/null && break; sleep 5; done'
 
-test: lint unit preflight-test molecule-all lab-test  ## everything CI runs
+# lint and unit side by side (each is mostly one process; the machine has two
+# cores, and nothing else runs yet), each one's output kept together; then the lab.
+test: setup  ## everything CI runs
+	$(MAKE) --no-print-directory -j2 --output-sync=target lint unit
+	$(MAKE) --no-print-directory preflight-test molecule-all lab-test
