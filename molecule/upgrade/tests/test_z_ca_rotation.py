@@ -58,6 +58,9 @@ from runbook import run, runs_dir
 
 __all__ = ["busybox_image", "lab_env", "namespace"]
 
+# Left out of `make test` (conftest.py): make test-ca-rotation runs it.
+pytestmark = pytest.mark.ca_rotation
+
 PROBE_UNIT = "kubeforge-ca-rotation-apiprobe"
 # The upgrade scenario's probe (molecule/upgrade/prepare.yml): test_upgrade.py has read it.
 UPGRADE_PROBE_UNIT = "kubeforge-upgrade-apiprobe"
