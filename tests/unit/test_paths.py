@@ -198,6 +198,7 @@ RENDERED = {
         for name in (
             "etcdctl_env", "audit_policy_file", "certificates_host_files", "etcd_settings",
             "etcd_member_files", "control_plane_components", "control_plane_services",
+            "control_plane_apiserver_serving_files",
             "node_kubelet_files", "node_kube_proxy_files", "node_kubectl", "node_lb_check_files",
             "node_lb_config_dir", "download_gateway_api_crds_dest", "download_calico_crds_dest",
             "addons_kubectl", "addons_manifest_dir", "addons_gateway_api_crds",
@@ -313,6 +314,13 @@ def test_custom_layout_components(custom_rendered: dict[str, Any]) -> None:
     assert {"/etc/ssl/etcd/ssl/ca.crt", "/etc/kf/ssl/ca.crt", "/opt/kf/bin/kube-apiserver"} <= set(
         watched
     )
+    # Its serving pair it reloads by itself: a change to it alone restarts nothing.
+    assert not {"/etc/kf/ssl/apiserver.crt", "/etc/kf/ssl/apiserver.key"} & set(watched)
+    assert "/etc/kf/ssl/apiserver-etcd-client.crt" in watched
+    assert r["control_plane_apiserver_serving_files"] == [
+        "/etc/kf/ssl/apiserver.crt",
+        "/etc/kf/ssl/apiserver.key",
+    ]
     assert r["etcd_settings"]["trusted-ca-file"] == "/etc/ssl/etcd/ssl/ca.crt"
     assert "ExecStart=/opt/kf/bin/etcd" in r["etcd_unit"]
     assert r["etcdctl_env"]["ETCDCTL_CACERT"] == "/etc/ssl/etcd/ssl/ca.crt"
