@@ -31,6 +31,8 @@ HOST_PACKAGES = {
     "busybox": "busybox-static",
     "gcc": "gcc",
     "pkg-config": "pkg-config",
+    # contrib/offline's image archives (the scale scenario's offline mirror)
+    "skopeo": "skopeo",
     "ssh": "openssh-client",
     "ssh-keygen": "openssh-client",
 }
@@ -394,7 +396,8 @@ def write_layout(
     """An inventory of lab nodes (by number) in the given groups, with
     `variables` on every host (e.g. kube_network_plugin: calico; host
     variables, so that they override the lab's group_vars); the ingress
-    node (ingress_node()) gets INGRESS_NODE_VARS. Written outside inventory/lab, its directory
+    node (ingress_node()) gets INGRESS_NODE_VARS, unless `variables` turn the
+    ingress controller off. Written outside inventory/lab, its directory
     gets a link to the lab's group_vars (and keeps its own artifacts, so its
     PKI is its own)."""
     members = _layout_members(control, etcd, workers)
@@ -411,7 +414,7 @@ def write_layout(
             f"      ansible_host: {cfg.node_ip(i)}",
             f"      ip: {cfg.node_ip(i)}",
         ]
-        if i == ingress_node(workers):
+        if i == ingress_node(workers) and overrides.get("ingress_controller_enabled") != "false":
             lines += [
                 f"      {name}: {json.dumps(value)}" for name, value in INGRESS_NODE_VARS.items()
             ]
