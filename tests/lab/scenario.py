@@ -11,6 +11,10 @@ a scenario's prepare step builds that starting point itself:
         recreated and cluster.yml deploys it.
     scenario.py ensure-fresh N[,N...]
         recreates the listed lab nodes if anything was deployed on them.
+    scenario.py record-services N[,N...] FILE
+        writes the main PID and start time of each Kubernetes service on the
+        listed lab nodes to FILE (JSON), for a later check that they kept
+        running (services()).
     scenario.py previous-version
         prints the newest patch of the minor before the default
         (kube_supported_versions[1]), where the upgrade scenario starts.
@@ -127,6 +131,28 @@ def ensure_fresh(indexes: list[int]) -> None:
         refresh(touched)
 
 
+SERVICES = (
+    "kubelet", "kube-proxy", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
+    "etcd", "containerd",
+)  # fmt: skip
+
+
+def services(index: int) -> dict[str, str]:
+    """Unit -> "<main PID> <start time>" of the Kubernetes services running on
+    lab node `index` (units that do not run are left out)."""
+    done = ssh(index, "systemctl show -p Id -p MainPID -p ExecMainStartTimestampMonotonic "
+                      + " ".join(SERVICES))  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"scenario: systemctl show on node{index}: {done.stderr.strip()}")
+    out: dict[str, str] = {}
+    for block in done.stdout.strip().split("\n\n"):
+        fields = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        if fields.get("MainPID", "0") != "0":
+            unit = fields["Id"].removesuffix(".service")
+            out[unit] = f"{fields['MainPID']} {fields['ExecMainStartTimestampMonotonic']}"
+    return out
+
+
 def previous_version() -> str:
     supported = cfg.load_defaults()["kube_supported_versions"]
     assert isinstance(supported, list) and len(supported) > 1, supported
@@ -143,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     p_cluster.add_argument("--kube-version", default=str(cfg.load_defaults()["kube_version"]))
     p_fresh = sub.add_parser("ensure-fresh")
     p_fresh.add_argument("nodes", help="node numbers, e.g. 6,7")
+    p_record = sub.add_parser("record-services")
+    p_record.add_argument("nodes", help="node numbers, e.g. 1")
+    p_record.add_argument("file", type=Path)
     sub.add_parser("previous-version")
     args = parser.parse_args(argv)
     if args.command == "previous-version":
@@ -150,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "ensure-cluster":
         version = previous_version() if args.kube_version == "previous" else args.kube_version
         ensure_cluster(args.inventory.resolve(), version.removeprefix("v"))
+    elif args.command == "record-services":
+        found = {f"node{i}": services(i) for i in (int(x) for x in args.nodes.split(","))}
+        args.file.write_text(json.dumps(found, indent=2, sort_keys=True) + "\n")
+        print(f"scenario: services of {', '.join(found)} written to {args.file}")
     else:
         ensure_fresh([int(x) for x in args.nodes.split(",") if x.strip()])
     return 0

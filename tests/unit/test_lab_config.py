@@ -300,6 +300,23 @@ def test_a_layout_variable_wins_over_the_lab_group_vars(tmp_path: Path) -> None:
     assert host_vars(path, "node2")["ingress_controller_enabled"] == "false"
 
 
+def test_no_ingress_node_without_the_ingress_controller(tmp_path: Path) -> None:
+    """The last worker is the ingress node (labelled, tainted) only when the
+    ingress controller runs: a one-node cluster without it must take pods."""
+    key = tmp_path / "key"
+    off = {"ingress_controller_enabled": "false"}
+    with_ingress = yaml.safe_load(
+        lab.write_layout(tmp_path / "a" / "hosts.yml", key, [1], [1], [1]).read_text()
+    )
+    taints = with_ingress["all"]["hosts"]["node1"]["node_taints"]
+    assert taints == lab.INGRESS_NODE_VARS["node_taints"]
+    without = yaml.safe_load(
+        lab.write_layout(tmp_path / "b" / "hosts.yml", key, [1], [1], [1], off).read_text()
+    )
+    assert "node_taints" not in without["all"]["hosts"]["node1"]
+    assert "node_labels" not in without["all"]["hosts"]["node1"]
+
+
 def test_a_variable_must_be_name_equals_value() -> None:
     with pytest.raises(SystemExit, match="--var 'calico' is not NAME=VALUE"):
         lab.main(["inventory", "x.yml", "--control-plane", "1", "--var", "calico"])
