@@ -96,7 +96,7 @@ molecule-all: setup  ## molecule: default, then the day-2 scenarios on its clust
 	$(MAKE) molecule-day2
 
 # make test's scenarios with the CA rotation check (about 13 minutes more than
-# make test: a run with it took 88 minutes, too close to CI's 90).
+# make test: a CI-like run with it took 91 minutes, over CI's 90).
 test-ca-rotation: setup  ## the molecule scenarios of make test, the CA rotation check (rotate-ca.yml) included
 	KUBEFORGE_CA_ROTATION_CHECK=1 $(MAKE) molecule-all
 
