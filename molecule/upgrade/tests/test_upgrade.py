@@ -176,6 +176,25 @@ def test_prober_pods_never_restarted(inventory: Inventory, kubectl: Kubectl) -> 
     assert not restarted, f"prober pods (re)started during the upgrade: {restarted}"
 
 
+def test_load_balancer_pods_ran_through_the_upgrade(inventory: Inventory) -> None:
+    # A kubelet of the new minor keeps the load balancer's static pod (its
+    # manifest gives the UID): no restart cuts the connections through it.
+    replaced = {}
+    for name in inventory.groups["k8s_cluster"]:
+        host = inventory.host(name)
+        path = f"{PROBE_DIR}/lb-pods"
+        if not host.file(path).exists:
+            pytest.fail(f"{name}: {path} is missing: the prepare step did not record the pod")
+        before = host.file(path).content_string.split()
+        now = run_ok(
+            host, f"{BIN}/crictl pods --name apiserver-lb --state ready -q", "load balancer pods"
+        ).split()
+        assert len(before) == 1, f"{name}: load balancer pods before the upgrade: {before}"
+        if now != before:
+            replaced[name] = {"before": before, "after": now}
+    assert not replaced, f"the load balancer's pod was replaced during the upgrade: {replaced}"
+
+
 def test_etcd_snapshot_saved(inventory: Inventory) -> None:
     host = inventory.host(inventory.groups["etcd"][0])
     out = run_ok(host, f"ls -1 /var/backups/kubeforge/etcd-{PREVIOUS}-*.db", "snapshots")
