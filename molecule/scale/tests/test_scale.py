@@ -26,7 +26,7 @@ CONTROL_PLANE = "node7"
 
 
 def record(name: str) -> dict[str, dict[str, str]]:
-    """<ephemeral dir>/<name>.json (tests/lab/scenario.py record-services):
+    """<ephemeral dir>/<name>.json (record-services.yml: scenario.py record-services):
     host -> running unit -> "<main PID> <start time>"."""
     path = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "")) / f"{name}.json"
     if not path.is_file():
