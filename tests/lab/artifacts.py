@@ -27,6 +27,8 @@ import labconfig as cfg
 import yaml
 
 BUILDERS = Path(__file__).resolve().parent / "builders"
+# Sourced by the builders that compile from k8s.io/kubernetes: part of their key.
+KUBERNETES_MODULE_LIB = BUILDERS / "lib" / "kubernetes-module.sh"
 KUBE_BINARIES = (
     "kube-apiserver",
     "kube-controller-manager",
@@ -107,7 +109,7 @@ def _calico_modules(release: str) -> tuple[str, str]:
 
 
 def builds(v: cfg.Versions) -> list[Build]:
-    kube = [Build("kubernetes", k, KUBE_BINARIES) for k in v.kube]
+    kube = [Build("kubernetes", k, KUBE_BINARIES, sources=(KUBERNETES_MODULE_LIB,)) for k in v.kube]
     calico_module, calico_api = _calico_modules(v.calico)
     # pause.c and the client-go of the stand-in autoscaler come from the
     # default Kubernetes release.
