@@ -162,6 +162,33 @@ def ensure_network() -> None:
     )
 
 
+def isolation_rules() -> list[list[str]]:
+    """DOCKER-USER rules that keep the cluster's service and pod ranges inside
+    the lab, as a real network does: this machine hands every packet it routes
+    out to an egress proxy that accepts TCP on any address and port, so a pod's
+    connection to a Service port that no kube-proxy rule serves would be
+    answered instead of failing (the conformance suite checks that it fails).
+    Traffic that stays on the lab's bridge (node to node) is not matched."""
+    net = json.loads(run("docker", "network", "inspect", cfg.NAME, capture=True).stdout)[0]
+    bridge = net.get("Options", {}).get("com.docker.network.bridge.name") or f"br-{net['Id'][:12]}"
+    return [
+        ["DOCKER-USER", "-i", bridge, "-d", cidr, "!", "-o", bridge, "-j", "REJECT"]
+        for cidr in cfg.cluster_ranges()
+    ]
+
+
+def ensure_isolation() -> None:
+    for rule in isolation_rules():
+        if subprocess.run(["iptables", "-C", *rule], capture_output=True).returncode != 0:
+            run("iptables", "-I", *rule, capture=True)
+
+
+def remove_isolation() -> None:
+    for rule in isolation_rules():
+        while subprocess.run(["iptables", "-C", *rule], capture_output=True).returncode == 0:
+            run("iptables", "-D", *rule, capture=True)
+
+
 def container_running(name: str) -> bool:
     done = run(
         "docker", "inspect", "--format", "{{.State.Running}}", name, check=False, capture=True
@@ -546,6 +573,7 @@ def build(report: artifacts.Report) -> str:
     artifacts.ensure_all(v, report)
     images.ensure_debian_base(report)
     ensure_network()
+    ensure_isolation()
     ensure_registry(report)
     busybox = ""
     for image in images.cluster_images(v):
@@ -592,6 +620,8 @@ def down() -> None:
     for vol in labelled("volume"):
         run("docker", "volume", "rm", "-f", vol, capture=True)
     for net in labelled("network"):
+        if net == cfg.NAME:
+            remove_isolation()
         run("docker", "network", "rm", net, capture=True)
     for generated in ("hosts.yml", "lab.env"):
         (cfg.LAB_INVENTORY / generated).unlink(missing_ok=True)

@@ -165,3 +165,9 @@ def default_images(overrides: dict[str, object] | None = None) -> list[str]:
             tag = variables[key.removesuffix("_repo") + "_tag"]
             found.append(f"{repo}:{tag}")
     return found
+
+
+def cluster_ranges() -> list[str]:
+    """The service and pod ranges of a lab cluster (defaults and lab group_vars)."""
+    resolved = render({**load_defaults(), **lab_group_vars()})
+    return [str(resolved["kube_service_addresses"]), str(resolved["kube_pods_subnet"])]

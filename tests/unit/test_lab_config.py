@@ -320,3 +320,24 @@ def test_no_ingress_node_without_the_ingress_controller(tmp_path: Path) -> None:
 def test_a_variable_must_be_name_equals_value() -> None:
     with pytest.raises(SystemExit, match="--var 'calico' is not NAME=VALUE"):
         lab.main(["inventory", "x.yml", "--control-plane", "1", "--var", "calico"])
+
+
+def test_the_cluster_ranges_are_kept_inside_the_lab(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Packets from the lab's bridge to the service or pod range that would
+    leave through another interface are rejected; the bridge's own traffic
+    (node to node, routed pod traffic of calico) is not matched."""
+    inspect = '[{"Id": "8800f7991677aaaa", "Options": {}}]'
+
+    def fake_run(*args: str, check: bool = True, capture: bool = False) -> object:
+        assert args[:3] == ("docker", "network", "inspect")
+        return type("Done", (), {"stdout": inspect})()
+
+    monkeypatch.setattr(lab, "run", fake_run)
+    rules = lab.isolation_rules()
+    resolved = cfg.render({**cfg.load_defaults(), **cfg.lab_group_vars()})
+    ranges = [str(resolved["kube_service_addresses"]), str(resolved["kube_pods_subnet"])]
+    assert [r[r.index("-d") + 1] for r in rules] == ranges
+    for rule in rules:
+        assert rule[0] == "DOCKER-USER" and rule[-2:] == ["-j", "REJECT"]
+        assert rule[rule.index("-i") + 1] == "br-8800f7991677"
+        assert rule[rule.index("-o") - 1 : rule.index("-o") + 2] == ["!", "-o", "br-8800f7991677"]
