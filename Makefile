@@ -12,7 +12,7 @@ NODES ?= 5
 LAB := $(VENV)/bin/python tests/lab/lab.py
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: help setup lint unit lab-build lab-up lab-down lab-test preflight-test molecule-default molecule-calico-etcd molecule-day2 molecule-all bench bench-growth demo test test-ca-rotation
+.PHONY: help setup lint unit lab-build lab-up lab-down lab-test preflight-test molecule-default molecule-calico-etcd molecule-day2 molecule-all bench bench-growth conformance conformance-cluster conformance-quick demo test test-ca-rotation
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -112,6 +112,24 @@ bench: setup  ## speed figures against their targets: fresh deploy, no-op, scale
 SIZES ?= 3,6,9,12
 bench-growth: setup  ## how fresh, scale --limit and no-op runs grow with the lab's size (SIZES=3,6,9,12; docs/scale.md)
 	$(VENV)/bin/python tests/lab/bench.py --growth $(SIZES) $(LAB_ARGS)
+
+# The upstream conformance suite of the default release against the lab cluster
+# (tests/lab/conformance.py): builds e2e.test and the images its specs run
+# (cached like the lab's other builds), brings the lab up (NODES, LAB_ARGS) and
+# deploys the cluster unless one runs at the default version (a running one is
+# tested as it is). Reports: inventory/lab/artifacts/conformance/.
+CONFORMANCE_PROCS ?= 4
+CONFORMANCE := $(VENV)/bin/python tests/lab/conformance.py
+
+conformance-cluster: lab-up
+	$(CONFORMANCE) build
+	$(VENV)/bin/python tests/lab/scenario.py ensure-cluster inventory/lab/hosts.yml
+
+conformance: conformance-cluster  ## the [Conformance] specs (parallel, then [Serial]) on the lab cluster; reports in inventory/lab/artifacts/conformance/
+	$(CONFORMANCE) run --procs $(CONFORMANCE_PROCS)
+
+conformance-quick: conformance-cluster  ## the conformance specs of networking, DNS, Services, pods, ConfigMaps/Secrets, service accounts (6-8 min)
+	$(CONFORMANCE) run --quick --procs $(CONFORMANCE_PROCS)
 
 # The add-ons' pods, and `kubectl top nodes` once metrics-server has scraped
 # every kubelet (its first values come within a minute of the rollout).

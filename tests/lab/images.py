@@ -36,9 +36,13 @@ class Image:
     # extra build-context files: {path in the context (may have folders): file}
     files: dict[str, Path] = field(default_factory=dict)
     push: bool = False
+    # docker build --build-arg NAME=VALUE; the values are part of the inputs
+    build_args: tuple[tuple[str, str], ...] = ()
 
     def inputs(self) -> str:
         digest = hashlib.sha256()
+        if self.build_args:  # (the inputs of images without them stay as they were)
+            digest.update(repr(self.build_args).encode())
         for path in sorted((IMAGES / self.directory).rglob("*")):
             if path.is_file():
                 digest.update(path.name.encode() + path.read_bytes())
@@ -203,9 +207,11 @@ def ensure_image(image: Image, report: artifacts.Report) -> str:
         for name, path in image.files.items():
             (Path(ctx) / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, Path(ctx) / name)
+        args = [f"--build-arg={name}={value}" for name, value in image.build_args]
         _docker(
-            "build", "--quiet", "--label", f"{INPUTS_LABEL}={inputs}", "-t", tag, ctx, capture=True
-        )
+            "build", "--quiet", "--label", f"{INPUTS_LABEL}={inputs}", *args, "-t", tag, ctx,
+            capture=True,
+        )  # fmt: skip
     report.add(f"image {image.tag}", "built", time.monotonic() - start)
     return tag
 

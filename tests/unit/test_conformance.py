@@ -1,0 +1,237 @@
+"""tests/lab/conformance.py without a lab: images, phases, ginkgo's command, reports."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import artifacts
+import conformance
+import images
+import labconfig as cfg
+import pytest
+import yaml
+
+JUNIT = """<?xml version="1.0" encoding="UTF-8"?>
+<testsuites tests="6" disabled="3" errors="0" failures="1" time="10">
+  <testsuite name="Kubernetes e2e suite" tests="6" failures="1">
+    <testcase name="[SynchronizedBeforeSuite]" status="passed" time="1"></testcase>
+    <testcase name="[It] [sig-network] DNS should provide DNS for services [Conformance]"
+              status="passed" time="3"></testcase>
+    <testcase name="[It] [sig-node] Pods should be updated [Conformance]" status="failed" time="2">
+      <failure message="timed out" type="failed">timed out</failure>
+    </testcase>
+    <testcase name="[It] [sig-apps] Job should run a job [Conformance]" status="skipped" time="0">
+      <skipped message="skipped - the cluster has no windows nodes"></skipped>
+    </testcase>
+    <testcase name="[It] [sig-apps] not selected" status="skipped" time="0">
+      <skipped message="skipped"></skipped>
+    </testcase>
+    <testcase name="[SynchronizedAfterSuite]" status="passed" time="1"></testcase>
+  </testsuite>
+</testsuites>
+"""
+
+
+def test_junit_counts_leave_out_suite_nodes_and_unselected_specs(tmp_path: Path) -> None:
+    report = tmp_path / "junit.xml"
+    report.write_text(JUNIT)
+    c = conformance.junit_counts(report)
+    assert (c.run, c.passed, c.failed, c.skipped) == (2, 1, 1, 1)
+    assert c.failures == ("[It] [sig-node] Pods should be updated [Conformance]",)
+
+
+def test_a_failed_suite_node_counts_as_a_failure(tmp_path: Path) -> None:
+    report = tmp_path / "junit.xml"
+    report.write_text(
+        JUNIT.replace(
+            '<testcase name="[SynchronizedBeforeSuite]" status="passed" time="1"></testcase>',
+            '<testcase name="[SynchronizedBeforeSuite]" status="failed" time="1">'
+            '<failure message="nodes not ready">x</failure></testcase>',
+        )
+    )
+    c = conformance.junit_counts(report)
+    assert c.failed == 2
+    assert c.failures[0] == "[SynchronizedBeforeSuite]"
+
+
+def test_the_full_run_is_every_conformance_spec_parallel_then_serial() -> None:
+    parallel, serial = conformance.phases(quick=False, procs=4)
+    assert (parallel.labels, parallel.procs, parallel.focus) == ("Conformance && !Serial", 4, "")
+    assert (serial.labels, serial.procs, serial.focus) == ("Conformance && Serial", 1, "")
+
+
+def test_the_quick_run_is_a_focused_parallel_subset_without_serial_or_slow_specs() -> None:
+    (quick,) = conformance.phases(quick=True, procs=3)
+    assert quick.labels == "Conformance && !Serial && !Slow && !Disruptive"
+    assert quick.procs == 3
+    assert r"\[sig-network\]" in quick.focus and "Secrets" in quick.focus
+
+
+def test_ginkgo_runs_the_built_suite_against_the_kubeconfig(tmp_path: Path) -> None:
+    e2e = conformance.e2e_build(cfg.versions())
+    phase = conformance.Phase("quick", "Conformance", "DNS", 2)
+    argv = conformance.ginkgo_argv(e2e, phase, tmp_path / "admin.conf", tmp_path)
+    sep = argv.index("--")
+    ginkgo, suite = argv[:sep], argv[sep + 1 :]
+    assert ginkgo[0] == str(e2e.path("ginkgo")) and ginkgo[1] == "run"
+    assert ginkgo[-1] == str(e2e.path("e2e.test"))
+    for flag in ("--procs=2", "--label-filter=Conformance", "--focus=DNS"):
+        assert flag in ginkgo
+    assert "--junit-report=junit-quick.xml" in ginkgo
+    assert f"--kubeconfig={tmp_path / 'admin.conf'}" in suite
+    assert any(a.startswith("--non-blocking-taints=") for a in suite)
+    assert any(a.startswith("--kubectl-path=") and a.endswith("/kubectl") for a in suite)
+
+
+def test_the_skip_list_reaches_ginkgo_and_every_entry_has_a_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for pattern, why in conformance.SKIPS.items():
+        assert pattern and why.strip(), pattern
+    monkeypatch.setattr(conformance, "SKIPS", {"a spec": "why", "another": "why not"})
+    e2e = conformance.e2e_build(cfg.versions())
+    argv = conformance.ginkgo_argv(e2e, conformance.phases(True, 1)[0], tmp_path, tmp_path)
+    assert "--skip=a spec|another" in argv
+
+
+def test_the_repo_list_points_the_suite_at_the_lab_registry() -> None:
+    repos = yaml.safe_load(conformance.repo_list())
+    lab = cfg.registry_addr()
+    assert repos == {
+        "promoterE2eRegistry": f"{lab}/e2e-test-images",
+        "gcRegistry": lab,
+        "gcEtcdRegistry": lab,
+    }
+
+
+def test_the_suite_is_built_at_the_default_release_from_the_shared_wrapper_module() -> None:
+    v = cfg.versions()
+    e2e = conformance.e2e_build(v)
+    assert (e2e.component, e2e.version) == ("e2e", v.kube[0])
+    assert e2e.script.is_file()
+    assert artifacts.KUBERNETES_MODULE_LIB in e2e.sources
+    kube = next(b for b in artifacts.builds(v) if b.component == "kubernetes")
+    assert artifacts.KUBERNETES_MODULE_LIB in kube.sources
+    for script in (e2e.script, kube.script):
+        assert "lib/kubernetes-module.sh" in script.read_text()
+
+
+def _fake_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A module tree with the test images' files, and builds that need no Go."""
+    images = tmp_path / "test" / "images"
+    for site in ("kitten", "nautilus"):
+        (images / site / "html").mkdir(parents=True)
+        (images / site / "html" / f"{site}.jpg").write_bytes(site.encode())
+        (images / site / "html" / "data.json").write_text("{}")
+    (images / "agnhost" / "porter").mkdir(parents=True)
+    for name in ("localhost.crt", "localhost.key"):
+        (images / "agnhost" / "porter" / name).write_text(name)
+    monkeypatch.setattr(conformance, "module_dir", lambda v: tmp_path)
+    monkeypatch.setattr(artifacts, "ensure_build", lambda build, report: None)
+
+
+def test_images_are_built_for_the_listed_references_bases_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_sources(tmp_path, monkeypatch)
+    refs = [
+        "registry.k8s.io/e2e-test-images/kitten:1.8",
+        "registry.k8s.io/e2e-test-images/agnhost:2.66.1",
+        "registry.k8s.io/e2e-test-images/agnhost:2.55",
+        "registry.k8s.io/pause:3.10.2",
+        "registry.k8s.io/etcd:3.7.0-0",
+        "registry.k8s.io/e2e-test-images/perl:5.26",
+        "invalid.registry.k8s.io/invalid/alpine:3.1",
+    ]
+    built, missing = conformance.conformance_images(cfg.versions(), refs, artifacts.Report())
+    tags = [i.tag for i in built]
+    assert missing == [
+        "registry.k8s.io/e2e-test-images/perl:5.26",
+        "invalid.registry.k8s.io/invalid/alpine:3.1",
+    ]
+    assert set(tags) == {
+        "e2e-test-images/kitten:1.8",
+        "e2e-test-images/agnhost:2.66.1",
+        "e2e-test-images/agnhost:2.55",
+        "pause:3.10.2",
+        "etcd:3.7.0-0",
+    }
+    assert tags[-1] == "e2e-test-images/kitten:1.8"
+    kitten = built[-1]
+    assert all(i.push for i in built)
+    base = dict(kitten.build_args)
+    agnhost = next(i for i in built if i.tag == "e2e-test-images/agnhost:2.66.1")
+    assert base["BASEIMAGE"] == f"{cfg.REGISTRY_PUSH}/e2e-test-images/agnhost:2.66.1"
+    assert base["BASE"] == agnhost.inputs()
+    assert set(kitten.files) == {"html/kitten.jpg", "html/data.json"}
+    pause = next(i for i in built if i.tag == "pause:3.10.2")
+    assert pause.files["pause"].parts[-3:] == ("pause", "3.10.2", "pause")
+    etcd = next(i for i in built if i.tag == "etcd:3.7.0-0")
+    assert etcd.files["etcd"].parts[-3:] == ("etcd", "3.7.0", "etcd")
+
+
+def test_every_recipe_has_its_dockerfile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_sources(tmp_path, monkeypatch)
+    recipes = conformance.image_recipes(cfg.versions(), artifacts.Report())
+    for repo, recipe in recipes.items():
+        assert (images.IMAGES / recipe.directory / "Dockerfile").is_file(), repo
+        if recipe.base:
+            assert f"e2e-test-images/{recipe.base}" in recipes, repo
+
+
+def test_an_image_without_build_args_keeps_the_inputs_it_had() -> None:
+    """Build arguments came later: the images built before must not rebuild."""
+    image = images.Image("busybox", "library/busybox:1", {})
+    with_args = images.Image("busybox", "library/busybox:1", {}, True, (("A", "b"),))
+    assert image.inputs() != with_args.inputs()
+    digest = hashlib.sha256()
+    for path in sorted((images.IMAGES / "busybox").rglob("*")):
+        if path.is_file():
+            digest.update(path.name.encode() + path.read_bytes())
+    assert image.inputs() == digest.hexdigest()[:24]
+
+
+def test_the_summary_names_the_failures_and_the_skip_list() -> None:
+    text = conformance.summary_text(
+        {
+            "kubernetes": "1.37.2",
+            "network_plugin": "flannel",
+            "quick": True,
+            "run": 2,
+            "passed": 1,
+            "failed": 1,
+            "skipped": 0,
+            "seconds": 60,
+            "phases": {"quick": {"run": 2, "passed": 1, "failed": 1, "skipped": 0, "seconds": 60}},
+            "failures": ["[It] a spec"],
+            "flaky": ["Pods should start"],
+            "skip_list": {"x": "the lab has no y"},
+        }
+    )
+    assert text.startswith("conformance of Kubernetes 1.37.2 with flannel (quick subset): 2 specs")
+    assert "  FAILED [It] a spec\n" in text
+    assert "skip list: x: the lab has no y" in text
+    assert "  flaky (passed on attempt 2) Pods should start\n" in text
+
+
+def test_a_spec_that_passed_on_its_second_attempt_is_reported_flaky(tmp_path: Path) -> None:
+    report = tmp_path / "report.json"
+    specs = [
+        {"LeafNodeType": "It", "State": "passed", "NumAttempts": 2,
+         "ContainerHierarchyTexts": ["[sig-storage] Secrets"], "LeafNodeText": "mount twice"},
+        {"LeafNodeType": "It", "State": "passed", "NumAttempts": 1,
+         "ContainerHierarchyTexts": ["[sig-node] Pods"], "LeafNodeText": "run"},
+        {"LeafNodeType": "It", "State": "failed", "NumAttempts": 2,
+         "ContainerHierarchyTexts": ["[sig-node] Pods"], "LeafNodeText": "fail twice"},
+        {"LeafNodeType": "SynchronizedBeforeSuite", "State": "passed", "NumAttempts": 0},
+    ]  # fmt: skip
+    report.write_text(json.dumps([{"SpecReports": specs}]))
+    assert conformance.flaky_specs(report) == ["[sig-storage] Secrets mount twice"]
+
+
+def test_failed_specs_get_one_more_attempt(tmp_path: Path) -> None:
+    e2e = conformance.e2e_build(cfg.versions())
+    argv = conformance.ginkgo_argv(e2e, conformance.phases(True, 1)[0], tmp_path, tmp_path)
+    assert "--flake-attempts=2" in argv[: argv.index("--")]
