@@ -84,15 +84,19 @@ molecule-day2: setup  ## molecule: scale, remove, reset, upgrade; lab down at th
 	KUBEFORGE_UPGRADE_INVENTORY=$(CURDIR)/inventory/lab/kubespray/inventory.ini molecule test -s upgrade
 	$(LAB) down
 
-# What make test runs: `default` keeps its cluster (--destroy=never) as the
-# starting point of the day-2 scenarios, which take the lab down at the end.
+# What make test runs: `default` keeps its cluster (--destroy=never) for the
+# quick conformance specs (make conformance-quick without its lab-up, which
+# would rewrite the calico inventory) and as the starting point of the day-2
+# scenarios, which take the lab down at the end.
 # --destroy=never also skips the opening destroy, which is what clears molecule's
 # state: a state left saying "created" (an earlier run, or any checkout with the
 # same directory name: molecule keys its state on that name) would skip create
 # and deploy onto whatever lab is up. `molecule reset` clears it first.
-molecule-all: setup  ## molecule: default, then the day-2 scenarios on its cluster
+molecule-all: setup  ## molecule: default, then the quick conformance specs and the day-2 scenarios on its cluster
 	molecule reset -s default
 	molecule test -s default --destroy=never
+	$(CONFORMANCE) build
+	$(CONFORMANCE) run --quick --procs $(CONFORMANCE_PROCS)
 	$(MAKE) molecule-day2
 
 # make test's scenarios with the CA rotation check (about 13 minutes more than
