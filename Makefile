@@ -119,11 +119,15 @@ bench-growth: setup  ## how fresh, scale --limit and no-op runs grow with the la
 
 # The upstream conformance suite of the default release against the lab cluster
 # (tests/lab/conformance.py): builds e2e.test and the images its specs run
-# (cached like the lab's other builds), brings the lab up (NODES, LAB_ARGS) and
-# deploys the cluster unless one runs at the default version (a running one is
-# tested as it is). Reports: inventory/lab/artifacts/conformance/.
+# (cached like the lab's other builds), brings the lab up (CONFORMANCE_NODES,
+# LAB_ARGS) and deploys the cluster unless one runs at the default version (a
+# running one is tested as it is). Reports: inventory/lab/artifacts/conformance/.
+# 6 nodes: some specs need two schedulable nodes without taints, and the lab's
+# layout taints its control plane (node1-3) and its ingress node (node5).
 CONFORMANCE_PROCS ?= 4
+CONFORMANCE_NODES ?= 6
 CONFORMANCE := $(VENV)/bin/python tests/lab/conformance.py
+conformance conformance-quick conformance-cluster: NODES = $(CONFORMANCE_NODES)
 
 conformance-cluster: lab-up
 	$(CONFORMANCE) build
