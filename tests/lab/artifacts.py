@@ -10,6 +10,7 @@ the Gateway API's install YAML from the CRDs in its module, as its release does.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -147,6 +148,20 @@ def builds(v: cfg.Versions) -> list[Build]:
         Build("local-path-provisioner", v.local_path_provisioner, ("local-path-provisioner",)),
         Build("traefik", v.traefik, ("traefik",)),
     ]
+
+
+def lab_build(v: cfg.Versions, component: str, version: str | None = None) -> Build:
+    """The lab's build of a component (of `version` when the lab builds several);
+    a version the lab does not build gets the same builder, environment and
+    sources (pause 3.10.2 and etcd 3.7.0 for the conformance images)."""
+    same = [b for b in builds(v) if b.component == component]
+    if not same:
+        raise SystemExit(f"lab: no build of {component}")
+    if version is None:
+        return same[0]
+    return next((b for b in same if b.version == version), None) or dataclasses.replace(
+        same[0], version=version
+    )
 
 
 def go_env() -> dict[str, str]:

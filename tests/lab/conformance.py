@@ -96,16 +96,14 @@ def image_recipes(v: cfg.Versions, report: artifacts.Report) -> dict[str, Recipe
     e2e = e2e_build(v)
     src = module_dir(v) / "test" / "images"
     busybox = Path("/bin/busybox")
-    coredns = artifacts.Build("coredns", v.coredns, ("coredns",)).path("coredns")
-    kube_source = (("KUBE_SOURCE_VERSION", f"v{v.kube[0]}"),)  # as the lab's pause build
+    coredns = artifacts.lab_build(v, "coredns").path("coredns")
 
-    def built(
-        component: str, binaries: tuple[str, ...], tag: str, env: tuple[tuple[str, str], ...] = ()
-    ) -> dict[str, Path]:
-        """A lab build at the version the image's tag names (pause 3.10.2, etcd 3.7.0)."""
-        build = artifacts.Build(component, tag.split("-")[0], binaries, env=env)
+    def built(component: str, names: tuple[str, ...], tag: str) -> dict[str, Path]:
+        """The lab's build at the version the image's tag names (pause 3.10.2,
+        etcd 3.7.0): the files `names` of it."""
+        build = artifacts.lab_build(v, component, tag.split("-")[0])
         artifacts.ensure_build(build, report)
-        return {name: build.path(name) for name in binaries}
+        return {name: build.path(name) for name in names}
 
     def site(name: str) -> Callable[[str], dict[str, Path]]:
         return lambda _tag: {f"html/{p.name}": p for p in sorted((src / name / "html").iterdir())}
@@ -134,7 +132,7 @@ def image_recipes(v: cfg.Versions, report: artifacts.Report) -> dict[str, Recipe
         "e2e-test-images/sample-apiserver": Recipe(
             "e2e-sample-apiserver", lambda _tag: {"sample-apiserver": e2e.path("sample-apiserver")}
         ),
-        "pause": Recipe("pause", lambda tag: built("pause", ("pause",), tag, kube_source)),
+        "pause": Recipe("pause", lambda tag: built("pause", ("pause",), tag)),
         "etcd": Recipe("e2e-etcd", lambda tag: built("etcd", ("etcd", "etcdctl"), tag)),
     }
 
@@ -182,7 +180,7 @@ def build(report: artifacts.Report) -> list[str]:
     v = cfg.versions()
     e2e = e2e_build(v)
     artifacts.ensure_build(e2e, report)
-    artifacts.ensure_build(artifacts.Build("coredns", v.coredns, ("coredns",)), report)
+    artifacts.ensure_build(artifacts.lab_build(v, "coredns"), report)
     images.ensure_debian_base(report)
     built, missing = conformance_images(v, listed_images(e2e), report)
     for image in built:
@@ -209,8 +207,8 @@ def phases(quick: bool, procs: int) -> list[Phase]:
 
 def kubectl_path() -> Path:
     """The lab's kubectl of the default release (the suite's kubectl specs run it)."""
-    kube = cfg.versions().kube[0]
-    return artifacts.Build("kubernetes", kube, artifacts.KUBE_BINARIES).path("kubectl")
+    v = cfg.versions()
+    return artifacts.lab_build(v, "kubernetes", v.kube[0]).path("kubectl")
 
 
 def network_plugin(kubeconfig: Path) -> str:
@@ -275,26 +273,23 @@ def junit_counts(report: Path) -> Counts:
     failures = []
     for case in ET.parse(report).getroot().iter("testcase"):
         name = case.get("name", "")
-        if name.startswith(("[SynchronizedBeforeSuite]", "[SynchronizedAfterSuite]",
-                            "[BeforeSuite]", "[AfterSuite]", "[ReportAfterSuite]",
-                            "[ReportBeforeSuite]", "[DeferCleanup (Suite)]")):  # fmt: skip
-            if case.find("failure") is not None or case.find("error") is not None:
-                failures.append(name)
-                counts.failed += 1
-            continue
+        failed = case.find("failure") is not None or case.find("error") is not None
+        suite_node = name.startswith(("[SynchronizedBeforeSuite]", "[SynchronizedAfterSuite]",
+                                      "[BeforeSuite]", "[AfterSuite]", "[ReportAfterSuite]",
+                                      "[ReportBeforeSuite]", "[DeferCleanup (Suite)]"))  # fmt: skip
         skipped = case.find("skipped")
-        if skipped is not None:
+        if skipped is not None and not suite_node:
             # "skipped" alone: not selected (focus, labels); any other message:
             # selected, and skipped by the suite itself (with its reason)
             if skipped.get("message", "") != "skipped":
                 counts.skipped += 1
             continue
-        counts.run += 1
-        if case.find("failure") is not None or case.find("error") is not None:
+        if failed:
             counts.failed += 1
             failures.append(name)
-        else:
-            counts.passed += 1
+        if not suite_node:
+            counts.run += 1
+            counts.passed += not failed
     counts.failures = tuple(failures)
     return counts
 

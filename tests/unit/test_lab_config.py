@@ -341,3 +341,19 @@ def test_the_cluster_ranges_are_kept_inside_the_lab(monkeypatch: pytest.MonkeyPa
         assert rule[0] == "DOCKER-USER" and rule[-2:] == ["-j", "REJECT"]
         assert rule[rule.index("-i") + 1] == "br-8800f7991677"
         assert rule[rule.index("-o") - 1 : rule.index("-o") + 2] == ["!", "-o", "br-8800f7991677"]
+
+
+def test_lab_build_finds_the_labs_build_or_its_recipe_at_another_version() -> None:
+    v = cfg.versions()
+    assert artifacts.lab_build(v, "kubernetes", v.kube[1]).version == v.kube[1]
+    pause = artifacts.lab_build(v, "pause")
+    other = artifacts.lab_build(v, "pause", "9.9.9")
+    assert pause in artifacts.builds(v) and other not in artifacts.builds(v)
+    assert (other.version, other.env, other.sources, other.key()) == (
+        "9.9.9",
+        pause.env,
+        pause.sources,
+        pause.key(),
+    )
+    with pytest.raises(SystemExit, match="no build of nothing"):
+        artifacts.lab_build(v, "nothing")
