@@ -129,7 +129,20 @@ def _fake_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("localhost.crt", "localhost.key"):
         (images / "agnhost" / "porter" / name).write_text(name)
     monkeypatch.setattr(conformance, "module_dir", lambda v: tmp_path)
-    monkeypatch.setattr(artifacts, "ensure_build", lambda build, report: None)
+    # A cache of its own (a new machine has built nothing), where a fake build
+    # writes each of its binaries.
+    monkeypatch.setenv("KUBEFORGE_CACHE", str(tmp_path / "cache"))
+
+    def fake_build(build: artifacts.Build, report: artifacts.Report) -> None:
+        for binary in build.binaries:
+            build.path(binary).parent.mkdir(parents=True, exist_ok=True)
+            build.path(binary).write_text(f"{build.component} {build.version} {binary}")
+
+    monkeypatch.setattr(artifacts, "ensure_build", fake_build)
+    # conformance.build() builds these two before it asks for the images.
+    v = cfg.versions()
+    for build in (conformance.e2e_build(v), artifacts.lab_build(v, "coredns")):
+        fake_build(build, artifacts.Report())
 
 
 def test_images_are_built_for_the_listed_references_bases_first(
