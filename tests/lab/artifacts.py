@@ -10,6 +10,7 @@ the Gateway API's install YAML from the CRDs in its module, as its release does.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import gzip
 import hashlib
@@ -214,23 +215,61 @@ def tree_files(root: Path) -> list[tuple[str, Path]]:
 
 
 def ensure_build(build: Build, report: Report) -> None:
+    """Builds `build` unless its output is cached under the same key. The
+    builder's output goes to <version>.log beside the output directory; its
+    tail is printed when it fails."""
     stamp = build.outdir() / ".kubeforge-build"
-    if stamp.exists() and stamp.read_text() == build.key():
+    key = build.key()
+    if stamp.exists() and stamp.read_text() == key:
         report.add(f"{build.component} {build.version}", "reused", 0.0)
         return
     start = time.monotonic()
     tmp = build.outdir().with_name(build.version + ".partial")
+    log = build.outdir().with_name(build.version + ".log")
     shutil.rmtree(tmp, ignore_errors=True)
-    print(f"lab: building {build.component} {build.version} ...", flush=True)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    print(f"lab: building {build.component} {build.version} (log: {log}) ...", flush=True)
     env = {**go_env(), **dict(build.env)}
-    subprocess.run([str(build.script), build.version, str(tmp)], check=True, env=env)
+    with log.open("w") as out:
+        done = subprocess.run(
+            [str(build.script), build.version, str(tmp)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    if done.returncode:
+        tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-40:])
+        raise SystemExit(
+            f"{tail}lab: building {build.component} {build.version} failed "
+            f"(exit {done.returncode}); the whole output: {log}"
+        )
     missing = [b for b in build.binaries if not (tmp / b).is_file()]
     if missing:
         raise SystemExit(f"lab: {build.component} build produced no {', '.join(missing)}")
-    (tmp / ".kubeforge-build").write_text(build.key())
+    (tmp / ".kubeforge-build").write_text(key)
     shutil.rmtree(build.outdir(), ignore_errors=True)
     tmp.rename(build.outdir())
     report.add(f"{build.component} {build.version}", "built", time.monotonic() - start)
+
+
+# Builds that run at once. A Go build keeps both of the lab machine's cores busy
+# only while it compiles; its links, module downloads and single-package tails
+# leave one idle, which a second build fills.
+BUILD_WORKERS = 2
+
+
+def ensure_builds(builds_: Iterable[Build], report: Report) -> None:
+    """ensure_build for each, BUILD_WORKERS at a time, in the given order (put
+    the longest first); the first failure stops the rest from starting."""
+    todo = list(builds_)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=BUILD_WORKERS) as pool:
+        futures = [pool.submit(ensure_build, b, report) for b in todo]
+        try:
+            for future in futures:
+                future.result()
+        finally:
+            for future in futures:
+                future.cancel()
 
 
 # ---------------------------------------------------------------- mirror layout
@@ -542,7 +581,10 @@ def ensure_mirror(v: cfg.Versions, report: Report) -> Path:
     return root
 
 
+# The builds that take minutes cold (docs/lab.md): started first.
+LONG_BUILDS = ("kubernetes", "calico", "traefik")
+
+
 def ensure_all(v: cfg.Versions, report: Report) -> None:
-    for build in builds(v):
-        ensure_build(build, report)
+    ensure_builds(sorted(builds(v), key=lambda b: b.component not in LONG_BUILDS), report)
     ensure_mirror(v, report)

@@ -357,3 +357,48 @@ def test_lab_build_finds_the_labs_build_or_its_recipe_at_another_version() -> No
     )
     with pytest.raises(SystemExit, match="no build of nothing"):
         artifacts.lab_build(v, "nothing")
+
+
+def _builder(tmp_path: Path, component: str, body: str) -> artifacts.Build:
+    script = tmp_path / "builders" / f"{component}.sh"
+    script.parent.mkdir(exist_ok=True)
+    script.write_text(f'#!/bin/sh\nmkdir -p "$2"\n{body}\n')
+    script.chmod(0o755)
+    return artifacts.Build(component, "1.0", (component,))
+
+
+def test_builds_run_two_at_a_time_and_are_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(artifacts, "BUILDERS", tmp_path / "builders")
+    monkeypatch.setenv("KUBEFORGE_CACHE", str(tmp_path / "cache"))
+    # Each waits (up to 10 s, then fails) until the other has started: both
+    # succeed only when they run at once.
+    wait = (
+        f"touch {tmp_path}/$(basename $0); for i in $(seq 100); do"
+        f" [ $(ls {tmp_path} | wc -l) -ge 4 ] && break; sleep 0.1; done;"
+        f" [ $(ls {tmp_path} | wc -l) -ge 4 ] || exit 1"
+    )
+    done = 'echo built > "$2/$(basename $0 .sh)"'
+    builds = [_builder(tmp_path, name, f"{wait}\n{done}") for name in ("a", "b")]
+    report = artifacts.Report()
+    artifacts.ensure_builds(builds, report)
+    assert [line.split()[0] for line in report.lines] == ["built", "built"]
+    assert (builds[0].path("a")).read_text() == "built\n"
+    again = artifacts.Report()
+    artifacts.ensure_builds(builds, again)
+    assert [line.split()[0] for line in again.lines] == ["reused", "reused"]
+
+
+def test_a_failed_build_stops_with_its_log_tail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(artifacts, "BUILDERS", tmp_path / "builders")
+    monkeypatch.setenv("KUBEFORGE_CACHE", str(tmp_path / "cache"))
+    bad = _builder(tmp_path, "bad", "echo 'cannot find module'; exit 3")
+    with pytest.raises(SystemExit) as failed:
+        artifacts.ensure_builds([bad], artifacts.Report())
+    message = str(failed.value)
+    assert "cannot find module" in message and "bad 1.0 failed (exit 3)" in message
+    assert not bad.outdir().exists()
+    assert "cannot find module" in bad.outdir().with_name("1.0.log").read_text()

@@ -11,6 +11,11 @@ kubernetes_wrapper_module kubeforge.lab/kubernetes "$version"
 ldflags="$(kubernetes_version_ldflags "$version") -X k8s.io/client-go/pkg/version.gitVersion=${version}"
 
 mkdir -p "$out"
+# One `go build` of the six commands: it compiles their packages in one graph and
+# links two at a time (a link is mostly one core), where a build per command
+# linked each alone. Each binary is named after its package's directory.
+cmds=()
 for cmd in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
-  CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/$cmd" "k8s.io/kubernetes/cmd/$cmd"
+  cmds+=("k8s.io/kubernetes/cmd/$cmd")
 done
+CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/" "${cmds[@]}"
