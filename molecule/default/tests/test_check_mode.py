@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from clustercheck import REPO, Inventory
 from runbook import plain_env, recap
@@ -90,6 +91,7 @@ def changed_tasks(output: str) -> list[str]:
     return found
 
 
+@pytest.mark.full("cluster.yml --check --diff with the inventory builder's inventory (about 2 min)")
 def test_check_mode_run_fails_nothing_and_changes_nothing(inventory: Inventory) -> None:
     built = build(yaml.safe_load(inventory.path.read_text()))
     ours, theirs = listing(built), listing(inventory.path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from clustercheck import Inventory, Kubectl
 from runbook import run
 
@@ -54,6 +55,7 @@ def cluster_yml(inventory: Inventory, name: str, *extra: str) -> dict[str, int]:
     return dict(done["recap"][first])
 
 
+@pytest.mark.full("the add-ons switched off and on again: three cluster.yml runs (about 5 min)")
 def test_addons_switched_off_go_and_come_back(inventory: Inventory, kubectl: Kubectl) -> None:
     first = inventory.host(inventory.groups["kube_control_plane"][0])
     assert present(kubectl) == [ref for ref, _ in ADDON_OBJECTS], "the add-ons are not all there"

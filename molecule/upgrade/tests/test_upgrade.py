@@ -1,7 +1,8 @@
-"""After converge (upgrade-cluster.yml from the previous minor, interrupted and
-run again): every component runs the new version, no node is left cordoned,
-the probes prepare started never failed, etcd was snapshotted, a second run
-changes nothing and a downgrade is refused before anything changes.
+"""After converge (upgrade-cluster.yml from the previous minor; in make
+test-full interrupted and run again): every component runs the new version,
+no node is left cordoned, the probes prepare started never failed, etcd was
+snapshotted, a downgrade is refused before anything changes and (make
+test-full) a second run changes nothing.
 
 By hand: pytest --ansible-inventory=<inventory> molecule/upgrade/tests/
 """
@@ -129,22 +130,35 @@ def timings(inventory: Inventory) -> dict[str, dict[str, Any]]:
     return data
 
 
-def test_interrupted_run_then_rerun_finished(inventory: Inventory) -> None:
+def runs(inventory: Inventory) -> list[dict[str, Any]]:
+    """The upgrade's runs, in order: the interrupted one (make test-full) and
+    the one that finished."""
     data = timings(inventory)
-    assert data["interrupted"]["interrupted"], data
+    return [data[key] for key in ("interrupted", "rerun") if key in data]
+
+
+def test_the_finished_run_went_through_every_host(inventory: Inventory) -> None:
+    data = timings(inventory)
     assert data["rerun"]["rc"] == 0, data
-    # The re-run went through every host's batch, and its timings were read.
+    # Every host's batch ran, and its timings were read.
     hosts = {batch["host"] for batch in data["rerun"]["batches"]}
     assert hosts == set(cluster_hosts(inventory)), data
     print(json.dumps(data, indent=2))
 
 
+@pytest.mark.full("the upgrade interrupted by Ctrl-C, then run again (about 3 min)")
+def test_interrupted_run_then_rerun_finished(inventory: Inventory) -> None:
+    data = timings(inventory)
+    assert "interrupted" in data, f"the upgrade was not interrupted: {data}"
+    assert data["interrupted"]["interrupted"], data
+    assert data["interrupted"]["rc"] != 0, data
+
+
 @pytest.mark.parametrize("file", ["web.log", "api.log"])
 def test_probes_never_failed(inventory: Inventory, file: str) -> None:
     # The probes ran through the whole upgrade: at 2 a second at least as many
-    # as the two runs of converge lasted.
-    data = timings(inventory)
-    seconds = float(data["interrupted"]["seconds"]) + float(data["rerun"]["seconds"])
+    # as converge's runs lasted.
+    seconds = sum(float(r["seconds"]) for r in runs(inventory))
     counts = probe_counts(inventory, file)
     print(
         f"{file}: " + ", ".join(f"{n}: {m} probes, {f} failed" for n, (m, f, _) in counts.items())
@@ -157,7 +171,7 @@ def test_probes_never_failed(inventory: Inventory, file: str) -> None:
 
 def test_prober_pods_never_restarted(inventory: Inventory, kubectl: Kubectl) -> None:
     # Since the upgrade began (a start-up hiccup before it is not the upgrade's).
-    began = float(timings(inventory)["interrupted"]["started"])
+    began = float(runs(inventory)[0]["started"])
     pods = kubectl.json("-n", "kubeforge-upgrade", "get", "pods")["items"]
     probers = [p for p in pods if p["metadata"]["labels"].get("app") == "prober"]
     assert probers, "no prober pods in namespace kubeforge-upgrade: prepare did not run"
@@ -203,6 +217,7 @@ def test_etcd_snapshot_saved(inventory: Inventory) -> None:
     assert host.file(newest).mode == 0o600 or host.file("/var/backups/kubeforge").mode == 0o700
 
 
+@pytest.mark.full("a second upgrade-cluster.yml run, which must change nothing (about 3 min)")
 def test_second_run_changes_nothing(inventory: Inventory) -> None:
     rc, output = playbook(inventory)
     hosts = recap(output)

@@ -58,8 +58,8 @@ from runbook import run, runs_dir
 
 __all__ = ["busybox_image", "lab_env", "namespace"]
 
-# Left out of `make test` (conftest.py): make test-ca-rotation runs it.
-pytestmark = pytest.mark.ca_rotation
+# Left out of `make test` (tests/lab/fullchecks.py): make test-full runs it.
+pytestmark = pytest.mark.full("the CA rotation (rotate-ca.yml, about 15 min)")
 
 PROBE_UNIT = "kubeforge-ca-rotation-apiprobe"
 # The upgrade scenario's probe (molecule/upgrade/prepare.yml): test_upgrade.py has read it.

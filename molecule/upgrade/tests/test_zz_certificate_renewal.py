@@ -39,6 +39,9 @@ from cryptography import x509
 from kubeforge_kubelet import signed_by_one_of
 from runbook import run
 
+# Left out of `make test` (tests/lab/fullchecks.py): make test-full runs it.
+pytestmark = pytest.mark.full("certificate renewal by cluster.yml under API probes (about 6 min)")
+
 PROBE_UNIT = "kubeforge-renewal-apiprobe"
 SETTINGS = (
     "kube_cert_dir", "etcd_cert_dir", "kube_config_dir", "kube_apiserver_endpoint",
