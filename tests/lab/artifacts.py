@@ -582,9 +582,11 @@ def ensure_mirror(v: cfg.Versions, report: Report) -> Path:
 
 
 # The builds that take minutes cold (docs/lab.md): started first.
-LONG_BUILDS = ("kubernetes", "calico", "traefik")
+LONG_BUILDS = ("kubernetes", "e2e", "calico", "traefik")
 
 
-def ensure_all(v: cfg.Versions, report: Report) -> None:
-    ensure_builds(sorted(builds(v), key=lambda b: b.component not in LONG_BUILDS), report)
+def ensure_all(v: cfg.Versions, report: Report, extra: Iterable[Build] = ()) -> None:
+    """The lab's builds and `extra` ones (e2e.test), then the mirror."""
+    every = [*builds(v), *extra]
+    ensure_builds(sorted(every, key=lambda b: b.component not in LONG_BUILDS), report)
     ensure_mirror(v, report)

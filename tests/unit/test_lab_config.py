@@ -402,3 +402,18 @@ def test_a_failed_build_stops_with_its_log_tail(
     assert "cannot find module" in message and "bad 1.0 failed (exit 3)" in message
     assert not bad.outdir().exists()
     assert "cannot find module" in bad.outdir().with_name("1.0.log").read_text()
+
+
+def test_extra_builds_join_the_labs_longest_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[str] = []
+    monkeypatch.setattr(artifacts, "ensure_builds", lambda b, report: started.extend(
+        x.component for x in b))  # fmt: skip
+    monkeypatch.setattr(artifacts, "ensure_mirror", lambda v, report: None)
+    v = cfg.versions()
+    e2e = artifacts.Build("e2e", v.kube[0], ("e2e.test",))
+    artifacts.ensure_all(v, artifacts.Report(), extra=[e2e])
+    long_ones = len(v.kube) + 3  # every Kubernetes, e2e, calico, traefik
+    assert sorted(started[:long_ones]) == sorted(
+        ["kubernetes"] * len(v.kube) + ["e2e", "calico", "traefik"]
+    )
+    assert started.count("e2e") == 1 and len(started) == len(artifacts.builds(v)) + 1
