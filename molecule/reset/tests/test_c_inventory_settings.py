@@ -21,6 +21,11 @@ import pytest
 import yaml
 from clustercheck import Inventory, Kubectl, run_ok
 
+# Left out of `make test` (tests/lab/fullchecks.py): make test-full runs it.
+pytestmark = pytest.mark.full(
+    "the kubespray inventory's settings on the redeployed cluster (after the redeploy)"
+)
+
 NAMES = (
     "bin_dir", "kube_config_dir", "kube_cert_dir", "etcd_cert_dir", "kube_node_name",
     "kube_feature_gates", "kube_apiserver_feature_gates", "kube_controller_feature_gates",

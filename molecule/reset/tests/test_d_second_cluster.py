@@ -35,6 +35,9 @@ import scenario
 import yaml
 from clustercheck import Inventory, Kubectl, wait_nodes_ready
 
+# Left out of `make test` (tests/lab/fullchecks.py): make test-full runs it.
+pytestmark = pytest.mark.full("a second cluster beside the first, deployed and reset (about 4 min)")
+
 SECOND = cfg.REPO / "inventory" / "lab" / "second" / "hosts.yml"
 RECORD = "second-cluster-services.json"
 SETTINGS = ("artifacts_dir", "ansible_control_path_dir", "kube_config_dir", "kube_apiserver_port")
