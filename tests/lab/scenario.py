@@ -154,6 +154,10 @@ def services(index: int) -> dict[str, str]:
 
 
 def previous_version() -> str:
+    if not cfg.with_previous_kube():
+        raise SystemExit(
+            f"scenario: {cfg.KUBE_PREVIOUS_ENV}=0: the lab does not build the previous release"
+        )
     supported = cfg.load_defaults()["kube_supported_versions"]
     assert isinstance(supported, list) and len(supported) > 1, supported
     return str(supported[1]).removeprefix("v")

@@ -417,3 +417,15 @@ def test_extra_builds_join_the_labs_longest_first(monkeypatch: pytest.MonkeyPatc
         ["kubernetes"] * len(v.kube) + ["e2e", "calico", "traefik"]
     )
     assert started.count("e2e") == 1 and len(started) == len(artifacts.builds(v)) + 1
+
+
+def test_make_test_leaves_the_previous_release_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    both = cfg.versions().kube
+    monkeypatch.setenv(cfg.KUBE_PREVIOUS_ENV, "0")
+    v = cfg.versions()
+    assert v.kube == both[:1]
+    assert [b.version for b in artifacts.builds(v) if b.component == "kubernetes"] == [both[0]]
+    assert not [m for m in artifacts.mirror_files(v) if f"/v{both[1]}/" in m.path]
+    monkeypatch.setenv(cfg.KUBE_PREVIOUS_ENV, "no")
+    with pytest.raises(SystemExit, match="must be 1 or 0"):
+        cfg.versions()
