@@ -586,8 +586,7 @@ def build(report: artifacts.Report, with_conformance: bool = False) -> str:
     ensure_mirror_server(busybox)
     node_image = images.ensure_image(images.local_images()[0], report)
     if with_conformance:
-        for ref in conformance.build(report):
-            print(f"conformance: not built, no recipe: {ref} (a spec that runs it fails)")
+        conformance.build(report)
     return node_image
 
 

@@ -1,14 +1,5 @@
-"""The `remove` scenario's fixtures come from tests/lab/clustercheck.py; its long
-checks (marked `full`) only run in `make test-full` (tests/lab/fullchecks.py)."""
+"""The `remove` scenario's fixtures come from tests/lab/clustercheck.py."""
 
 from clustercheck import busybox_image, inventory, kubectl, lab_env
-from fullchecks import pytest_collection_modifyitems, pytest_configure
 
-__all__ = [
-    "busybox_image",
-    "inventory",
-    "kubectl",
-    "lab_env",
-    "pytest_collection_modifyitems",
-    "pytest_configure",
-]
+__all__ = ["busybox_image", "inventory", "kubectl", "lab_env"]

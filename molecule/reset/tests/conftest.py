@@ -15,12 +15,8 @@ import labconfig as cfg
 import pytest
 import scenario
 from clustercheck import Inventory, busybox_image, inventory, kubectl, lab_env, namespace
-from fullchecks import pytest_collection_modifyitems, pytest_configure
 
-__all__ = [
-    "busybox_image", "inventory", "kubectl", "lab_env", "namespace",
-    "pytest_collection_modifyitems", "pytest_configure",
-]  # fmt: skip
+__all__ = ["busybox_image", "inventory", "kubectl", "lab_env", "namespace"]
 
 REFERENCE_ENV = "KUBEFORGE_RESET_REFERENCE_NODE"
 
