@@ -7,15 +7,12 @@ must finish within CI's 90 minutes on a cold machine, so it deselects them,
 and pytest says how many; `make test-full` (KUBEFORGE_FULL_CHECKS=1) runs
 every scenario with them.
 
-A scenario's conftest.py takes both hooks:
-
-    from fullchecks import pytest_collection_modifyitems, pytest_configure
+molecule/conftest.py, shared by every scenario's checks, takes both hooks.
 """
 
 from __future__ import annotations
 
-import os
-
+import labconfig as cfg
 import pytest
 
 FULL_CHECKS = "KUBEFORGE_FULL_CHECKS"
@@ -23,10 +20,7 @@ FULL_CHECKS = "KUBEFORGE_FULL_CHECKS"
 
 def full_checks() -> bool:
     """Whether this run is `make test-full`'s (converge steps ask too)."""
-    value = os.environ.get(FULL_CHECKS, "")
-    if value not in ("", "0", "1"):
-        raise SystemExit(f"{FULL_CHECKS} must be 1 or 0, not {value!r}")
-    return value == "1"
+    return cfg.env_flag(FULL_CHECKS, False)
 
 
 def pytest_configure(config: pytest.Config) -> None:

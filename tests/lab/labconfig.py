@@ -97,11 +97,16 @@ def _minor(version: str) -> tuple[int, int]:
 KUBE_PREVIOUS_ENV = "KUBEFORGE_LAB_KUBE_PREVIOUS"
 
 
-def with_previous_kube() -> bool:
-    value = os.environ.get(KUBE_PREVIOUS_ENV, "")
+def env_flag(name: str, default: bool) -> bool:
+    """A switch of the lab's tools from the environment: 1, 0 or unset (default)."""
+    value = os.environ.get(name, "")
     if value not in ("", "0", "1"):
-        raise SystemExit(f"lab: {KUBE_PREVIOUS_ENV} must be 1 or 0, not {value!r}")
-    return value != "0"
+        raise SystemExit(f"lab: {name} must be 1 or 0, not {value!r}")
+    return default if value == "" else value == "1"
+
+
+def with_previous_kube() -> bool:
+    return env_flag(KUBE_PREVIOUS_ENV, True)
 
 
 def versions() -> Versions:
