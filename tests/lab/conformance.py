@@ -89,13 +89,27 @@ class Recipe:
     # tag -> extra build-context files
     files: Callable[[str], dict[str, Path]]
     base: str = ""  # another image (repository path without tag) it is built on
+    args: tuple[tuple[str, str], ...] = ()  # docker build arguments
+
+
+# busybox for the suite's busybox image, built from the upstream release's
+# source as Debian ships it (the .orig tarball, without Debian's patches): its
+# ash passes on environment variables whose names are not shell names (the
+# ConfigMap and Secret envFrom specs print them), which Debian's build reverts,
+# and its messages are the ones the specs compare (the read-only root file
+# system spec). The version, Debian's source tarball and its sha256, as the
+# image's build arguments.
+BUSYBOX_SOURCE = (
+    ("BUSYBOX_VERSION", "1.37.0"),
+    ("BUSYBOX_URL", "http://deb.debian.org/debian/pool/main/b/busybox/busybox_1.37.0.orig.tar.bz2"),
+    ("BUSYBOX_SHA256", "3311dff32e746499f4df0d5df04d7eb396382d7e108bb9250e7b519b837043a4"),
+)
 
 
 def image_recipes(v: cfg.Versions, report: artifacts.Report) -> dict[str, Recipe]:
     """Upstream repository path (without registry.k8s.io/) -> how the lab builds it."""
     e2e = e2e_build(v)
     src = module_dir(v) / "test" / "images"
-    busybox = Path("/bin/busybox")
     coredns = artifacts.lab_build(v, "coredns").path("coredns")
 
     def built(component: str, names: tuple[str, ...], tag: str) -> dict[str, Path]:
@@ -123,7 +137,7 @@ def image_recipes(v: cfg.Versions, report: artifacts.Report) -> dict[str, Recipe
         "e2e-test-images/glibc-dns-testing": Recipe(
             "e2e-glibc-dns-testing", lambda _tag: {"coredns": coredns}
         ),
-        "e2e-test-images/busybox": Recipe("e2e-busybox", lambda _tag: {"busybox": busybox}),
+        "e2e-test-images/busybox": Recipe("e2e-busybox", lambda _tag: {}, args=BUSYBOX_SOURCE),
         "e2e-test-images/nginx": Recipe("nginx", lambda _tag: {}),
         "e2e-test-images/nonroot": Recipe("e2e-nonroot", lambda _tag: {}),
         "e2e-test-images/nonewprivs": Recipe(
@@ -149,13 +163,13 @@ def conformance_images(
     for ref in sorted(known, key=lambda r: bool(recipes[_repo(r)].base)):
         repo, tag = _repo(ref), ref.rpartition(":")[2]
         recipe = recipes[repo]
-        args: tuple[tuple[str, str], ...] = ()
+        args = recipe.args
         if recipe.base:
             base = max(
                 (i for i in found.values() if i.tag.startswith(f"e2e-test-images/{recipe.base}:")),
                 key=lambda i: i.tag,
             )
-            args = (("BASEIMAGE", f"{cfg.REGISTRY_PUSH}/{base.tag}"), ("BASE", base.inputs()))
+            args += (("BASEIMAGE", f"{cfg.REGISTRY_PUSH}/{base.tag}"), ("BASE", base.inputs()))
         found[ref] = images.Image(recipe.directory, f"{repo}:{tag}", recipe.files(tag), True, args)
     return list(found.values()), [r for r in references if r not in known]
 

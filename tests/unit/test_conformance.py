@@ -248,3 +248,17 @@ def test_failed_specs_get_one_more_attempt(tmp_path: Path) -> None:
     e2e = conformance.e2e_build(cfg.versions())
     argv = conformance.ginkgo_argv(e2e, conformance.phases(True, 1)[0], tmp_path, tmp_path)
     assert "--flake-attempts=2" in argv[: argv.index("--")]
+
+
+def test_busybox_is_built_from_the_pinned_upstream_source() -> None:
+    """The busybox image's Dockerfile takes exactly the pinned build arguments:
+    a name the Dockerfile does not declare would reach it empty."""
+    pinned = dict(conformance.BUSYBOX_SOURCE)
+    dockerfile = (images.IMAGES / "e2e-busybox" / "Dockerfile").read_text()
+    declared = {line.split()[1] for line in dockerfile.splitlines() if line.startswith("ARG ")}
+    assert declared == set(pinned)
+    version = pinned["BUSYBOX_VERSION"]
+    assert pinned["BUSYBOX_URL"].endswith(f"/busybox_{version}.orig.tar.bz2")
+    assert len(pinned["BUSYBOX_SHA256"]) == 64
+    int(pinned["BUSYBOX_SHA256"], 16)
+    assert "sha256sum -c" in dockerfile
