@@ -97,12 +97,18 @@ class Recipe:
 # ash passes on environment variables whose names are not shell names (the
 # ConfigMap and Secret envFrom specs print them), which Debian's build reverts,
 # and its messages are the ones the specs compare (the read-only root file
-# system spec). The version, Debian's source tarball and its sha256, as the
-# image's build arguments.
+# system spec). The version and the sha256 of Debian's source tarball of it;
+# with the tarball's address on the lab's Debian mirror, the image's build
+# arguments.
+BUSYBOX_VERSION = "1.37.0"
+BUSYBOX_SHA256 = "3311dff32e746499f4df0d5df04d7eb396382d7e108bb9250e7b519b837043a4"
 BUSYBOX_SOURCE = (
-    ("BUSYBOX_VERSION", "1.37.0"),
-    ("BUSYBOX_URL", "http://deb.debian.org/debian/pool/main/b/busybox/busybox_1.37.0.orig.tar.bz2"),
-    ("BUSYBOX_SHA256", "3311dff32e746499f4df0d5df04d7eb396382d7e108bb9250e7b519b837043a4"),
+    ("BUSYBOX_VERSION", BUSYBOX_VERSION),
+    (
+        "BUSYBOX_URL",
+        f"{images.DEBIAN_MIRROR}/pool/main/b/busybox/busybox_{BUSYBOX_VERSION}.orig.tar.bz2",
+    ),
+    ("BUSYBOX_SHA256", BUSYBOX_SHA256),
 )
 
 
