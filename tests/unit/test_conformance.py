@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import artifacts
@@ -94,6 +95,62 @@ def test_the_skip_list_reaches_ginkgo_and_every_entry_has_a_reason(
     e2e = conformance.e2e_build(cfg.versions())
     argv = conformance.ginkgo_argv(e2e, conformance.phases(True, 1)[0], tmp_path, tmp_path)
     assert "--skip=a spec|another" in argv
+
+
+IMAGE_VOLUME_CASE = (
+    "[It] [sig-node] ImageVolume should succeed with pod and pull policy of Always [LinuxOnly] "
+    "[MinimumKubeletVersion:1.35] [Conformance] [sig-node, Conformance]"
+)
+
+
+def test_specs_the_skip_list_leaves_out_count_as_skipped_in_the_phase_that_selects_them(
+    tmp_path: Path,
+) -> None:
+    """ginkgo reports a spec --skip left out as it reports an unselected one:
+    the phase's label filter and focus tell them apart."""
+    unselected = '<skipped message="skipped"></skipped></testcase>'
+    report = tmp_path / "junit.xml"
+    report.write_text(
+        JUNIT.replace(
+            '<testcase name="[SynchronizedAfterSuite]"',
+            f'<testcase name="{IMAGE_VOLUME_CASE}" status="skipped" time="0">{unselected}\n'
+            '<testcase name="[SynchronizedAfterSuite]"',
+        )
+    )
+    parallel, serial = conformance.phases(quick=False, procs=4)
+    (quick,) = conformance.phases(quick=True, procs=4)
+    c = conformance.junit_counts(report, parallel)
+    assert (c.run, c.skipped, c.listed) == (2, 2, (IMAGE_VOLUME_CASE,))
+    for phase in (serial, quick, None):
+        c = conformance.junit_counts(report, phase)
+        assert (c.run, c.skipped, c.listed) == (2, 1, ())
+
+
+def test_a_phase_selects_by_its_labels_and_focus() -> None:
+    parallel, serial = conformance.phases(quick=False, procs=4)
+    (quick,) = conformance.phases(quick=True, procs=4)
+    serial_case = (
+        "[It] [sig-apps] Daemon set should rollback [Serial] [Conformance] "
+        "[sig-apps, Serial, Conformance]"
+    )
+    dns_case = (
+        "[It] [sig-network] DNS should provide DNS for services [Conformance] "
+        "[sig-network, Conformance]"
+    )
+    assert conformance.selects(parallel, IMAGE_VOLUME_CASE)
+    assert not conformance.selects(serial, IMAGE_VOLUME_CASE)
+    assert not conformance.selects(quick, IMAGE_VOLUME_CASE)  # not in the focus
+    assert conformance.selects(serial, serial_case)
+    assert not conformance.selects(parallel, serial_case)
+    assert conformance.selects(quick, dns_case)
+    with pytest.raises(ValueError, match="conjunctions"):
+        conformance.selects(conformance.Phase("x", "Conformance || Slow", "", 1), dns_case)
+
+
+def test_every_skipped_spec_with_a_stand_in_check_is_on_the_skip_list() -> None:
+    assert set(conformance.STAND_INS) <= set(conformance.SKIPS)
+    assert conformance.STAND_INS[conformance.IMAGE_VOLUME] is conformance.image_volume_stand_in
+    assert re.search(conformance.IMAGE_VOLUME, IMAGE_VOLUME_CASE)
 
 
 def test_the_repo_list_points_the_suite_at_the_lab_registry() -> None:
@@ -221,11 +278,15 @@ def test_the_summary_names_the_failures_and_the_skip_list() -> None:
             "failures": ["[It] a spec"],
             "flaky": ["Pods should start"],
             "skip_list": {"x": "the lab has no y"},
+            "skipped_specs": ["[It] x spec"],
+            "stand_ins": {"x": "passed"},
         }
     )
     assert text.startswith("conformance of Kubernetes 1.37.2 with flannel (quick subset): 2 specs")
     assert "  FAILED [It] a spec\n" in text
     assert "skip list: x: the lab has no y" in text
+    assert "  skipped (skip list) [It] x spec\n" in text
+    assert "  stand-in check for x: passed\n" in text
     assert "  flaky (passed on attempt 2) Pods should start\n" in text
 
 
