@@ -590,7 +590,17 @@ def build(report: artifacts.Report, with_conformance: bool = False) -> str:
     return node_image
 
 
-def up(nodes: int, fresh: bool = False, variables: dict[str, str] | None = None) -> None:
+def up(
+    nodes: int,
+    fresh: bool = False,
+    variables: dict[str, str] | None = None,
+    inventory: bool = True,
+) -> None:
+    """Start nodes 1..`nodes` (the running ones are kept) and, unless
+    `inventory` is false, write the default layout's inventory with
+    `variables`. Callers that recreate nodes under an inventory someone wrote
+    (scenario.py's refresh) pass inventory=False: rewriting it would drop the
+    variables it was written with (`make conformance LAB_ARGS=...`)."""
     if not 1 <= nodes <= cfg.MAX_NODES:
         raise SystemExit(f"lab: NODES must be between 1 and {cfg.MAX_NODES}, not {nodes}")
     start = time.monotonic()
@@ -606,13 +616,14 @@ def up(nodes: int, fresh: bool = False, variables: dict[str, str] | None = None)
         ensure_node(i, node_image, pubkey)
     wait_ssh(nodes, key)
     report.add(f"{nodes} node(s) answering SSH", "started", time.monotonic() - t)
-    inventory = write_inventory(nodes, key, variables)
+    written = write_inventory(nodes, key, variables) if inventory else None
     env = write_env(nodes, cfg.versions())
     print("\nlab: summary")
     for line in report.lines:
         print(f"  {line}")
     print(
-        f"lab: up in {time.monotonic() - start:.0f}s; inventory {inventory.relative_to(cfg.REPO)},"
+        f"lab: up in {time.monotonic() - start:.0f}s; inventory "
+        f"{written.relative_to(cfg.REPO) if written else 'kept as it was'},"
         f" settings {env.relative_to(cfg.REPO)}"
     )
 

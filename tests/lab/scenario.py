@@ -99,7 +99,8 @@ def refresh(indexes: list[int]) -> None:
     for i in indexes:
         lab.remove_node(lab.container_name(i))
     alive = [i for i in range(1, cfg.MAX_NODES + 1) if lab.container_running(lab.container_name(i))]
-    lab.up(max(alive + indexes))
+    # the inventory being deployed is the caller's: lab.up must not rewrite it
+    lab.up(max(alive + indexes), inventory=False)
 
 
 def ensure_cluster(inventory: Path, version: str) -> None:

@@ -7,6 +7,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import lab
+import labconfig as cfg
 import pytest
 import scenario
 
@@ -75,3 +77,21 @@ def test_record_services_writes_each_node(monkeypatch: pytest.MonkeyPatch, tmp_p
     data = json.loads(out.read_text())
     assert set(data) == {"node1", "node6"}
     assert data["node6"]["kubelet"] == "4242 123456"
+
+
+def test_refresh_recreates_the_nodes_and_keeps_the_inventory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The inventory ensure-cluster deploys is the caller's (written with
+    `make conformance LAB_ARGS=...` variables, say): recreating its nodes must
+    not rewrite it."""
+    removed: list[str] = []
+    calls: list[tuple[int, dict[str, object]]] = []
+    monkeypatch.setattr(lab, "remove_node", removed.append)
+    monkeypatch.setattr(lab, "container_running", lambda name: name != "kf-node7")
+    monkeypatch.setattr(lab, "container_name", lambda i: f"kf-node{i}")
+    monkeypatch.setattr(lab, "up", lambda n, **kw: calls.append((n, kw)))
+    monkeypatch.setattr(cfg, "MAX_NODES", 8)
+    scenario.refresh([2, 3])
+    assert removed == ["kf-node2", "kf-node3"]
+    assert calls == [(8, {"inventory": False})]
