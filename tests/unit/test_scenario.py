@@ -1,4 +1,4 @@
-"""tests/lab/scenario.py's record of a node's services (the reset scenario's
+"""tests/lab/scenario.py's record of a node's services (the remove scenario's
 second cluster must keep running: its record before and after are compared)."""
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """Two clusters from one checkout (docs/operations.md, Several clusters from one
 control host). prepare.yml deployed a second, one-node cluster
-(inventory/lab/second/hosts.yml) on a lab node the scenario's cluster does not
-use, and wrote its services down, before converge reset the scenario's cluster
-(test_b_redeploy.py deployed it again). Here:
+(inventory/lab/second/hosts.yml) on node8, which the scenario's cluster does
+not use, and wrote its services down, before converge removed node6 and node1
+from the scenario's cluster (and test_z_etcd_backup_restore.py restored its
+etcd). Here:
 
-1. the second cluster's services kept running through that reset and
-   redeploy, and its node is Ready;
+1. the second cluster's services kept running through those removals and the
+   restore, and its node is Ready;
 2. each cluster's admin credentials reach its own apiserver only: the nodes
    listed through each are its own, and the other cluster's apiserver refuses
    them;
@@ -34,9 +35,6 @@ import runbook
 import scenario
 import yaml
 from clustercheck import Inventory, Kubectl, wait_nodes_ready
-
-# Left out of `make test` (tests/lab/fullchecks.py): make test-full runs it.
-pytestmark = pytest.mark.full("a second cluster beside the first, deployed and reset (about 4 min)")
 
 SECOND = cfg.REPO / "inventory" / "lab" / "second" / "hosts.yml"
 RECORD = "second-cluster-services.json"
@@ -102,24 +100,24 @@ def clusters(inventory: Inventory) -> dict[str, Inventory]:
     return {"first": inventory, "second": second}
 
 
-def test_the_second_cluster_kept_running_through_the_reset(
+def test_the_second_cluster_kept_running_through_the_removals(
     clusters: dict[str, Inventory],
 ) -> None:
     record = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "")) / RECORD
     if not record.is_file():
-        pytest.fail(f"{record} is missing: prepare.yml writes it before the reset")
+        pytest.fail(f"{record} is missing: prepare.yml writes it before the removals")
     before = json.loads(record.read_text())
     second = clusters["second"]
     now = {f"node{i}": scenario.services(i) for i in numbers(second)}
     assert set(before) == set(now)
     for host in before:
-        assert before[host], f"{host}: no service ran before the reset"
+        assert before[host], f"{host}: no service ran before the removals"
         assert now[host] == before[host], (
-            f"{host}'s services changed while the other cluster was reset and redeployed: "
+            f"{host}'s services changed while nodes were removed from the other cluster: "
             f"before {before[host]}, now {now[host]}"
         )
     kubectl = Kubectl(second.host(second.groups["kube_control_plane"][0]))
-    wait_nodes_ready(second, kubectl, "the other cluster's reset")
+    wait_nodes_ready(second, kubectl, "the other cluster's node removals")
 
 
 def test_each_admin_conf_reaches_only_its_own_cluster(clusters: dict[str, Inventory]) -> None:
