@@ -65,7 +65,7 @@ preflight-test: setup  ## the opening play (preflight) against lab hosts node6 a
 
 # Replaces the lab's nodes with 5 fresh ones, deploys and verifies a cluster, and
 # takes the whole lab down at the end (docs/testing.md).
-molecule-default: setup  ## molecule: fresh 5-node lab, cluster.yml (calico), idempotence, checks, lab down
+molecule-default: setup  ## molecule: fresh 5-node lab, cluster.yml (calico), checks (the first a changed=0 second run), lab down
 	molecule test -s default
 
 # The same scenario with calico's etcd datastore (not part of make test).

@@ -1,15 +1,19 @@
-"""The check step: `cluster.yml --check --diff` on the converged cluster runs
-without a failure and reports nothing to change on any host.
+"""The second run, from the inventory contrib/inventory_builder builds: the
+lab's hosts given to the builder as `name,address` pairs, over a file holding
+the lab inventory's `all: vars:`, with the other host variables added as a
+user would (inventory/lab/hosts-builder.yml, beside the lab's group_vars and
+artifacts, the same PKI, ignored by git like the other layouts). Its groups
+and host variables must be the lab's own. Then:
 
-It runs with the inventory contrib/inventory_builder builds from the lab's
-hosts (`name,address` pairs, over a file holding the lab inventory's `all:
-vars:`, with the other host variables added as a user would), which must be
-the lab's own: inventory/lab/hosts-builder.yml, beside the lab's group_vars
-and artifacts (the same PKI), ignored by git like the other layouts.
-
-molecule's own `check` action is not used for this: it runs the converge
-playbook with --check (no --diff unless --debug) and passes on exit code 0
-alone, whatever the run would have changed.
+1. `cluster.yml` from it on the converged cluster changes nothing on any host:
+   the scenario's idempotence check (it replaces molecule's `idempotence`
+   step, which would run the same playbook from the scenario's inventory), and
+   proof that cluster.yml takes the builder's inventory as it is;
+2. with `make test-full`, `cluster.yml --check --diff` from it runs without a
+   failure and reports nothing to change. molecule's own `check` action is not
+   used for this: it runs the converge playbook with --check (no --diff unless
+   --debug) and passes on exit code 0 alone, whatever the run would have
+   changed.
 """
 
 from __future__ import annotations
@@ -91,23 +95,28 @@ def changed_tasks(output: str) -> list[str]:
     return found
 
 
-@pytest.mark.full("cluster.yml --check --diff with the inventory builder's inventory (about 2 min)")
-def test_check_mode_run_fails_nothing_and_changes_nothing(inventory: Inventory) -> None:
-    built = build(yaml.safe_load(inventory.path.read_text()))
-    ours, theirs = listing(built), listing(inventory.path)
+@pytest.fixture(scope="module")
+def built(inventory: Inventory) -> Path:
+    path = build(yaml.safe_load(inventory.path.read_text()))
+    ours, theirs = listing(path), listing(inventory.path)
     assert {g: members(ours, g) for g in GROUPS} == {g: members(theirs, g) for g in GROUPS}, (
-        f"the inventory builder's groups differ from the lab's ({built})"
+        f"the inventory builder's groups differ from the lab's ({path})"
     )
     assert ours["_meta"]["hostvars"] == theirs["_meta"]["hostvars"]
+    return path
+
+
+def assert_nothing_changed(inventory: Inventory, built: Path, *extra: str) -> None:
+    """cluster.yml from the builder's inventory (with `extra` arguments) exits
+    0 and reports changed=0, failed=0 and unreachable=0 on every host."""
     done = subprocess.run(
-        ["ansible-playbook", "-i", str(built), "cluster.yml", "--check", "--diff"],
+        ["ansible-playbook", "-i", str(built), "cluster.yml", *extra],
         cwd=REPO, env=plain_env(), text=True, capture_output=True, timeout=3000,
     )  # fmt: skip
     output = done.stdout + done.stderr
     tail = output[-6000:]
-    assert done.returncode == 0, (
-        f"cluster.yml --check --diff failed (rc={done.returncode}):\n{tail}"
-    )
+    what = " ".join(["cluster.yml", *extra])
+    assert done.returncode == 0, f"{what} failed (rc={done.returncode}):\n{tail}"
     counts_of = recap(output)
     hosts = set(inventory.groups["k8s_cluster"]) | set(inventory.groups["etcd"])
     assert hosts <= set(counts_of), f"no recap line for {sorted(hosts - set(counts_of))}:\n{tail}"
@@ -117,6 +126,19 @@ def test_check_mode_run_fails_nothing_and_changes_nothing(inventory: Inventory) 
         if counts["changed"] or counts["failed"] or counts["unreachable"]
     }
     assert not bad, (
-        f"check mode would change or failed on {sorted(bad)}: {bad}\n"
+        f"{what} changed something or failed on {sorted(bad)}: {bad}\n"
         "changed tasks:\n  " + "\n  ".join(changed_tasks(output)) + f"\n{tail}"
     )
+
+
+def test_second_run_from_the_builders_inventory_changes_nothing(
+    inventory: Inventory, built: Path
+) -> None:
+    assert_nothing_changed(inventory, built)
+
+
+@pytest.mark.full("cluster.yml --check --diff with the inventory builder's inventory (about 2 min)")
+def test_check_mode_run_fails_nothing_and_changes_nothing(
+    inventory: Inventory, built: Path
+) -> None:
+    assert_nothing_changed(inventory, built, "--check", "--diff")
