@@ -346,11 +346,17 @@ APIPROBE = REPO / "tests" / "lab" / "apiprobe.py"
 
 @dataclass
 class ApiProbes:
-    """A probe window on every node of k8s_cluster, as a transient unit
-    `unit` logging to /var/log/<unit>/api.log."""
+    """A probe window on every node of k8s_cluster (or on `nodes` only: those
+    running when a host joins), as a transient unit `unit` logging to
+    /var/log/<unit>/api.log."""
 
     inventory: Inventory
     unit: str
+    nodes: list[str] | None = None
+
+    @property
+    def targets(self) -> list[str]:
+        return list(self.nodes) if self.nodes is not None else self.inventory.groups["k8s_cluster"]
 
     @property
     def log(self) -> str:
@@ -362,7 +368,7 @@ class ApiProbes:
         returns once every node has counted its first requests."""
         script = base64.b64encode(APIPROBE.read_bytes()).decode()
         binary = f"/usr/local/sbin/{self.unit}"
-        nodes = self.inventory.groups["k8s_cluster"]
+        nodes = self.targets
         for name in nodes:
             host, own = self.inventory.host(name), settings[name]
             for other in stop_first:
@@ -393,7 +399,7 @@ class ApiProbes:
     def stop(self) -> dict[str, tuple[int, int, list[str]]]:
         """Stop them; per node: probes made, failures and the first failure lines."""
         counts: dict[str, tuple[int, int, list[str]]] = {}
-        for name in self.inventory.groups["k8s_cluster"]:
+        for name in self.targets:
             host = self.inventory.host(name)
             host.run(f"systemctl stop {self.unit}")
             text = run_ok(host, f"cat {self.log}", "the API probe's log")
