@@ -23,7 +23,7 @@ description:
     content differs; mode, owner and group are corrected when they differ.
   - Missing parent directories are created (mode C(dir_mode), owned by root).
   - One call replaces a loop of M(ansible.builtin.copy), which costs two module runs per file.
-    Contents are shown like any argument (and in C(--diff)): use C(no_log) on the task when
+    Contents are shown like any argument (and in C(--diff)), so use C(no_log) on the task when
     one is secret.
 options:
   files:

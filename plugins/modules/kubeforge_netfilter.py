@@ -16,7 +16,7 @@ short_description: Remove Kubernetes' and CNI plugins' iptables chains and nftab
 description:
   - For iptables and ip6tables (the nft and the legacy back end, whichever are installed), deletes
     the rules of other chains that jump to a chain matching C(chains) or carry a comment matching
-    C(comments), then flushes and deletes the matching chains. Nothing else is touched: no table is
+    C(comments), then flushes and deletes the matching chains. Nothing else is touched; no table is
     flushed and no built-in chain's policy changes, so the host's own firewall (and SSH) stays.
   - With C(nft) installed, deletes whole nftables tables whose name matches C(nft_tables) (tables
     that belong to kube-proxy's nftables mode, flannel or calico alone).

@@ -25,7 +25,7 @@ description:
   - With C(wait), the service's health URL is polled until it answers with one of the accepted
     status codes.
   - In check mode nothing is changed; the result tells what would be. A running service that
-    would not be restarted is also asked its health URL (for up to 10 s): C(unhealthy) lists
+    would not be restarted is also asked its health URL (for up to 10 s); C(unhealthy) lists
     those that did not answer, which a real run would wait for and then fail on.
 options:
   services:
