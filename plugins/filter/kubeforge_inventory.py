@@ -1946,7 +1946,11 @@ def _pem_base64(value: Any) -> bool:
 # Where a port is bound: every address, the host's cluster address, 127.0.0.1
 # or the VIP. Two listeners clash on the same port when either binds every
 # address or both bind the same one.
-ANY, HOST, LOCAL, VIP = "every address", "the host address", "127.0.0.1", "the VIP"
+# (One name per line: ansible's plugin documentation reader warns on a tuple.)
+ANY = "every address"
+HOST = "the host address"
+LOCAL = "127.0.0.1"
+VIP = "the VIP"
 # The components' fixed ports.
 FIXED_PORTS = (
     (10250, "kubelet", ANY),
