@@ -362,12 +362,17 @@ class ApiProbes:
     def log(self) -> str:
         return f"/var/log/{self.unit}/api.log"
 
+    @property
+    def binary(self) -> str:
+        """Where start() puts the probe's script on each node (stop() removes it)."""
+        return f"/usr/local/sbin/{self.unit}"
+
     def start(self, settings: dict[str, dict[str, Any]], stop_first: tuple[str, ...] = ()) -> None:
         """Start on every node (`settings`: kube_apiserver_endpoint and
         kube_cert_dir of each host), after stopping the units `stop_first`;
         returns once every node has counted its first requests."""
         script = base64.b64encode(APIPROBE.read_bytes()).decode()
-        binary = f"/usr/local/sbin/{self.unit}"
+        binary = self.binary
         nodes = self.targets
         for name in nodes:
             host, own = self.inventory.host(name), settings[name]
@@ -405,7 +410,7 @@ class ApiProbes:
             text = run_ok(host, f"cat {self.log}", "the API probe's log")
             # Nothing of the check stays on the host (the reset scenario
             # compares the hosts with a node never deployed).
-            host.run(f"rm -f /usr/local/sbin/{self.unit}")
+            host.run(f"rm -f {self.binary}")
             counts[name] = probe_log_counts(f"{name}: {self.log}", text)
         return counts
 
