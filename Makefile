@@ -12,7 +12,7 @@ NODES ?= 5
 LAB := $(VENV)/bin/python tests/lab/lab.py
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: help setup lint unit lab-build lab-up lab-down lab-test preflight-test molecule-default molecule-calico-etcd molecule-day2 molecule-all bench bench-growth conformance conformance-cluster conformance-quick demo test test-full
+.PHONY: help setup lint unit lab-build lab-up lab-down lab-test preflight-test conformance-build molecule-default molecule-calico-etcd molecule-day2 molecule-all bench bench-growth conformance conformance-cluster conformance-quick demo test test-full
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -144,6 +144,9 @@ CONFORMANCE_NODES ?= 6
 CONFORMANCE := $(VENV)/bin/python tests/lab/conformance.py
 conformance conformance-quick conformance-cluster: NODES = $(CONFORMANCE_NODES)
 
+conformance-build: setup  ## build e2e.test and the conformance images (cached), push them to the lab registry
+	$(CONFORMANCE) build
+
 conformance-cluster: lab-up
 	$(CONFORMANCE) build
 	$(VENV)/bin/python tests/lab/scenario.py ensure-cluster inventory/lab/hosts.yml
@@ -162,14 +165,8 @@ demo: lab-up  ## bring up a 5-node lab, deploy an HA cluster onto it, show the n
 	  'kubectl get nodes -o wide && kubectl get pods -A -o wide && kubectl get storageclass,ingressclass,gatewayclass \
 	   && helm version --short && for i in $$(seq 24); do kubectl top nodes 2>/dev/null && break; sleep 5; done'
 
-# lint, unit and the lab's build (the conformance suite's among its builds) side
-# by side, each one's output kept together: lint and unit are mostly one process
-# each, and a cold build (about 40 min on a new machine) leaves a core idle in
-# its links and downloads; with its caches in place the build takes seconds.
-# Then the lab.
-# KUBEFORGE_LAB_KUBE_PREVIOUS=0: the lab builds the default Kubernetes release
-# alone; the previous one only serves the upgrade scenario (make test-full).
+# The lab's build, then its scenarios with lint, unit and the conformance
+# suite's build beside them at the lowest CPU priority (tests/tools/make_test.sh
+# says why; docs/testing.md has the figures).
 test: setup  ## everything CI runs
-	KUBEFORGE_LAB_KUBE_PREVIOUS=0 $(MAKE) --no-print-directory -j3 --output-sync=target \
-	  lint unit lab-build LAB_BUILD_ARGS=--conformance
-	KUBEFORGE_LAB_KUBE_PREVIOUS=0 $(MAKE) --no-print-directory preflight-test molecule-all lab-test
+	tests/tools/make_test.sh $(MAKE)

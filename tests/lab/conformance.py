@@ -21,6 +21,8 @@ override mechanism. Specs are left out only through SKIPS, each with its reason.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -28,7 +30,7 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -207,9 +209,36 @@ def repo_list() -> str:
     return f"promoterE2eRegistry: {lab}/e2e-test-images\ngcRegistry: {lab}\ngcEtcdRegistry: {lab}\n"
 
 
+@contextlib.contextmanager
+def build_lock() -> Iterator[None]:
+    """Held while the suite builds: one build at a time. `make test` starts one
+    beside the lab's scenarios (tests/tools/make_test.sh) and runs another
+    before the quick conformance specs, which waits here for the first to
+    finish and then finds everything built."""
+    path = cfg.cache_dir() / "conformance-build.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            start = time.monotonic()
+            print(f"conformance: waiting for the build another process runs ({path})", flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            print(f"conformance: waited {time.monotonic() - start:.0f}s for it", flush=True)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def build(report: artifacts.Report) -> list[str]:
     """Build the suite and push its images; returns (and prints) the references
     not built."""
+    with build_lock():
+        return _build(report)
+
+
+def _build(report: artifacts.Report) -> list[str]:
     v = cfg.versions()
     e2e = e2e_build(v)
     artifacts.ensure_build(e2e, report)

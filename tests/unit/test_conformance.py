@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
+import time
 from pathlib import Path
 
 import artifacts
@@ -323,3 +325,30 @@ def test_busybox_is_built_from_the_pinned_upstream_source() -> None:
     assert len(pinned["BUSYBOX_SHA256"]) == 64
     int(pinned["BUSYBOX_SHA256"], 16)
     assert "sha256sum -c" in dockerfile
+
+
+def test_a_second_build_waits_for_the_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """make test's side build and the one before the quick specs: one at a time."""
+    monkeypatch.setattr(cfg, "cache_dir", lambda: tmp_path)
+    held = threading.Event()
+    order: list[str] = []
+
+    def first() -> None:
+        with conformance.build_lock():
+            held.set()
+            time.sleep(0.5)
+            order.append("first done")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert held.wait(5)
+    with conformance.build_lock():
+        order.append("second in")
+    thread.join()
+    assert order == ["first done", "second in"]
+    assert "waiting for the build another process runs" in capsys.readouterr().out
+    with conformance.build_lock():  # released by both: taken at once, silently
+        pass
+    assert capsys.readouterr().out == ""
