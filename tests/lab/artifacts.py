@@ -524,7 +524,12 @@ def _write_tarball(
             info.mode = mode(path)
             with path.open("rb") as f:
                 tar.addfile(info, f)
-    with dest.open("wb") as out, gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as gz:
+    # Level 1: the mirror's files are read once per deploy on the same machine;
+    # level 9 (gzip's default) took most of a cold build's mirror step.
+    with (
+        dest.open("wb") as out,
+        gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=1) as gz,
+    ):
         gz.write(raw.getvalue())
 
 

@@ -566,17 +566,27 @@ def write_env(nodes: int, v: cfg.Versions) -> Path:
 # ------------------------------------------------------------- commands
 
 
-def build(report: artifacts.Report, with_conformance: bool = False) -> str:
-    """Everything that is built once and cached; returns the node image tag.
-    with_conformance: the conformance suite and its images too (`make test`
-    runs them), e2e.test among the lab's builds, two at a time."""
-    v = cfg.versions()
+def build_nodes(report: artifacts.Report) -> str:
+    """What the lab's nodes themselves need, and nothing a cluster runs: the
+    host's tools, the Docker engine, the Debian base image, the lab network
+    and the node image (minutes on a new machine, seconds after). Returns the
+    node image tag. Enough for the opening play's tests (make preflight-test),
+    which `make test` runs while the rest builds."""
     ensure_host_tools()
     ensure_docker()
-    artifacts.ensure_all(v, report, extra=[conformance.e2e_build(v)] if with_conformance else [])
     images.ensure_debian_base(report)
     ensure_network()
     ensure_isolation()
+    return images.ensure_image(images.local_images()[0], report)
+
+
+def build(report: artifacts.Report, with_conformance: bool = False) -> str:
+    """Everything that is built once and cached; returns the node image tag.
+    with_conformance: the conformance suite and its images too, e2e.test among
+    the lab's builds, two at a time."""
+    v = cfg.versions()
+    node_image = build_nodes(report)
+    artifacts.ensure_all(v, report, extra=[conformance.e2e_build(v)] if with_conformance else [])
     ensure_registry(report)
     busybox = ""
     for image in images.cluster_images(v):
@@ -584,7 +594,6 @@ def build(report: artifacts.Report, with_conformance: bool = False) -> str:
         if image.directory == "busybox":
             busybox = f"{cfg.REGISTRY_PUSH}/{image.tag}"
     ensure_mirror_server(busybox)
-    node_image = images.ensure_image(images.local_images()[0], report)
     if with_conformance:
         conformance.build(report)
     return node_image
@@ -595,17 +604,20 @@ def up(
     fresh: bool = False,
     variables: dict[str, str] | None = None,
     inventory: bool = True,
+    nodes_only: bool = False,
 ) -> None:
     """Start nodes 1..`nodes` (the running ones are kept) and, unless
     `inventory` is false, write the default layout's inventory with
     `variables`. Callers that recreate nodes under an inventory someone wrote
     (scenario.py's refresh) pass inventory=False: rewriting it would drop the
-    variables it was written with (`make conformance LAB_ARGS=...`)."""
+    variables it was written with (`make conformance LAB_ARGS=...`).
+    nodes_only: build only what the nodes need (build_nodes), no cluster's
+    binaries, images, registry or mirror."""
     if not 1 <= nodes <= cfg.MAX_NODES:
         raise SystemExit(f"lab: NODES must be between 1 and {cfg.MAX_NODES}, not {nodes}")
     start = time.monotonic()
     report = artifacts.Report()
-    node_image = build(report)
+    node_image = build_nodes(report) if nodes_only else build(report)
     key = ssh_key()
     pubkey = key.with_name(key.name + ".pub")
     t = time.monotonic()
@@ -658,6 +670,12 @@ def main(argv: list[str] | None = None) -> int:
         help="remove the node containers and their volumes first and start clean ones"
         " (the mirror and registry stay)",
     )
+    p_up.add_argument(
+        "--nodes-only",
+        action="store_true",
+        help="build only what the nodes need (their image), not what a cluster runs: enough"
+        " for the opening play's tests (make preflight-test)",
+    )
     p_inv = sub.add_parser(
         "inventory", help="write an inventory of running lab nodes in a given layout"
     )
@@ -687,9 +705,19 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="the conformance suite and its images too (as conformance.py build)",
     )
+    p_build.add_argument(
+        "--nodes-only",
+        action="store_true",
+        help="only what the nodes need (their image, the lab network), not what a cluster runs",
+    )
     args = parser.parse_args(argv)
     if args.command == "up":
-        up(args.nodes, fresh=args.fresh, variables=_variables(args.var))
+        up(
+            args.nodes,
+            fresh=args.fresh,
+            variables=_variables(args.var),
+            nodes_only=args.nodes_only,
+        )
     elif args.command == "inventory":
         cp = _numbers(args.control_plane)
         etcd = _numbers(args.etcd) if args.etcd else cp
@@ -704,9 +732,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     elif args.command == "down":
         down()
+    elif args.nodes_only:
+        if args.conformance:
+            parser.error("--nodes-only builds no cluster, so no conformance suite either")
+        build_nodes(artifacts.Report())
     else:
-        report = artifacts.Report()
-        build(report, with_conformance=args.conformance)
+        build(artifacts.Report(), with_conformance=args.conformance)
     return 0
 
 

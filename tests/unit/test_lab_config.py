@@ -264,16 +264,49 @@ def test_up_removes_nodes_past_the_count_or_every_node_when_fresh() -> None:
     ]
 
 
-def test_up_command_line_passes_fresh(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[int, bool, dict[str, str] | None]] = []
+def test_up_command_line_passes_fresh_and_nodes_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[int, bool, dict[str, str] | None, bool]] = []
     monkeypatch.setattr(
         lab,
         "up",
-        lambda nodes, fresh=False, variables=None: calls.append((nodes, fresh, variables)),
+        lambda nodes, fresh=False, variables=None, nodes_only=False: calls.append(
+            (nodes, fresh, variables, nodes_only)
+        ),
     )
     lab.main(["up", "--nodes", "5", "--fresh", "--var", "kube_network_plugin=calico"])
     lab.main(["up", "--nodes", "3"])
-    assert calls == [(5, True, {"kube_network_plugin": "calico"}), (3, False, {})]
+    lab.main(["up", "--nodes", "7", "--nodes-only"])
+    assert calls == [
+        (5, True, {"kube_network_plugin": "calico"}, False),
+        (3, False, {}, False),
+        (7, False, {}, True),
+    ]
+
+
+def test_a_nodes_only_build_builds_no_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    """make test's first step and preflight-test's lab: the node image, not the
+    cluster's builds, images, registry or mirror."""
+    done: list[str] = []
+    for name in ("ensure_host_tools", "ensure_docker", "ensure_network", "ensure_isolation"):
+        monkeypatch.setattr(lab, name, lambda name=name: done.append(name))
+    monkeypatch.setattr(images, "ensure_debian_base", lambda report: done.append("base"))
+
+    def ensure_image(image: images.Image, report: artifacts.Report) -> str:
+        done.append(image.tag)
+        return image.tag
+
+    monkeypatch.setattr(images, "ensure_image", ensure_image)
+    for name in ("ensure_all", "ensure_mirror", "ensure_builds"):
+        monkeypatch.setattr(artifacts, name, lambda *a, **k: pytest.fail("a cluster build"))
+    monkeypatch.setattr(lab, "ensure_registry", lambda report: pytest.fail("the registry"))
+    lab.main(["build", "--nodes-only"])
+    assert done[-1] == "kubeforge-lab/node:bookworm"
+    assert set(done) == {
+        "ensure_host_tools", "ensure_docker", "base", "ensure_network", "ensure_isolation",
+        "kubeforge-lab/node:bookworm",
+    }  # fmt: skip
+    with pytest.raises(SystemExit):
+        lab.main(["build", "--nodes-only", "--conformance"])
 
 
 def test_layout_carries_the_variables(tmp_path: Path) -> None:
