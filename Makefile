@@ -166,8 +166,9 @@ demo: lab-up  ## bring up a 5-node lab, deploy an HA cluster onto it, show the n
 	  'kubectl get nodes -o wide && kubectl get pods -A -o wide && kubectl get storageclass,ingressclass,gatewayclass \
 	   && helm version --short && for i in $$(seq 24); do kubectl top nodes 2>/dev/null && break; sleep 5; done'
 
-# The lab's build, then its scenarios with lint, unit and the conformance
-# suite's build beside them at the lowest CPU priority (tests/tools/make_test.sh
-# says why; docs/testing.md has the figures).
+# The node image; the lab's build with preflight-test beside it; then the
+# scenarios with lint, unit and the conformance suite's build beside them at the
+# lowest CPU priority (tests/tools/make_test.sh says why; docs/testing.md has
+# the figures).
 test: setup  ## everything CI runs
 	tests/tools/make_test.sh $(MAKE)

@@ -3,7 +3,7 @@
 #   1. what the lab's nodes need (`make lab-build LAB_BUILD_ARGS=--nodes-only`:
 #      the node image; seconds once built);
 #   2. the rest of the lab's build (`make lab-build`: what its clusters run, on
-#      both cores; most of a new machine's first hour), with `preflight-test`
+#      both cores; about 30 min on a new machine), with `preflight-test`
 #      beside it: the opening play's tests need only nodes;
 #   3. the lab's scenarios (`molecule-all lab-test`), and beside them, at the
 #      lowest CPU priority (nice 19), `conformance-build`, `unit` and `lint`,
