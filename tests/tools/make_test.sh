@@ -23,11 +23,17 @@ make_=("$make_cmd" --no-print-directory)
 # serves the upgrade scenario (make test-full).
 export KUBEFORGE_LAB_KUBE_PREVIOUS=0
 start=$(date +%s)
-groups=()
+groups=() preflight_log=""
+# An interrupted or failed run: stop the parts beside, show what the preflight
+# tests wrote so far.
 stop_groups() {
   local pid
   for pid in "${groups[@]}"; do kill -TERM -- "-$pid" 2>/dev/null; done
   for pid in "${groups[@]}"; do wait "$pid" 2>/dev/null; done
+  if [ -n "$preflight_log" ] && [ -f "$preflight_log" ]; then
+    cat "$preflight_log"
+    rm -f "$preflight_log"
+  fi
 }
 trap stop_groups EXIT
 trap 'exit 129' HUP
@@ -37,7 +43,7 @@ status() { if [ "$1" -eq 0 ]; then echo passed; else echo "FAILED (exit $1)"; fi
 
 "${make_[@]}" lab-build LAB_BUILD_ARGS=--nodes-only || exit
 
-preflight_log=$(mktemp /tmp/kubeforge-preflight.XXXXXX.log)
+preflight_log=$(mktemp -t kubeforge-preflight.XXXXXX.log)
 echo "make test: preflight-test runs beside the lab's build (its output when it ends: $preflight_log)"
 # Job control: each part beside the main line gets its own process group.
 set -m

@@ -54,7 +54,7 @@ def run(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], C
     fake, log = fake_make(tmp_path)
     done = subprocess.run(
         [str(SCRIPT), str(fake)],
-        env={**os.environ, "FAKE_LOG": str(log), **env},
+        env={**os.environ, "FAKE_LOG": str(log), "TMPDIR": str(tmp_path), **env},
         text=True,
         capture_output=True,
         timeout=120,
@@ -96,6 +96,9 @@ def test_the_order_and_what_runs_beside_what(tmp_path: Path) -> None:
     assert base < 19, "the script ran at nice 19 (not root?): its side checks' priority cannot show"
     assert c.nice == {NODES: base, BUILD: base, PREFLIGHT: base, SIDE: 19, LAB: base}
     assert "lint, unit and conformance-build passed" in done.stdout
+    assert list(tmp_path.glob("kubeforge-preflight.*")) == [], (
+        "the preflight tests' log left behind"
+    )
 
 
 @pytest.mark.parametrize(
@@ -131,8 +134,9 @@ def test_nodes_that_fail_to_build_start_nothing_else(tmp_path: Path) -> None:
 
 def test_the_parts_beside_stop_with_an_interrupted_run(tmp_path: Path) -> None:
     fake, log = fake_make(tmp_path)
-    env = {**os.environ, "FAKE_LOG": str(log), "FAKE_SLEEP_preflight_test": "30",
-           "FAKE_SLEEP_conformance_build_unit_lint": "30", "FAKE_SLEEP_lab_build": "1"}  # fmt: skip
+    env = {**os.environ, "FAKE_LOG": str(log), "TMPDIR": str(tmp_path),
+           "FAKE_SLEEP_preflight_test": "30", "FAKE_SLEEP_conformance_build_unit_lint": "30",
+           "FAKE_SLEEP_lab_build": "1"}  # fmt: skip
     proc = subprocess.Popen(
         [str(SCRIPT), str(fake)], env=env, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL, start_new_session=True,
@@ -147,3 +151,6 @@ def test_the_parts_beside_stop_with_an_interrupted_run(tmp_path: Path) -> None:
     leftover = subprocess.run(["pgrep", "-f", str(fake)], capture_output=True, text=True)
     assert leftover.stdout == "", "processes of the run left behind"
     assert LAB not in Calls(log).start
+    assert list(tmp_path.glob("kubeforge-preflight.*")) == [], (
+        "the preflight tests' log left behind"
+    )
