@@ -83,7 +83,6 @@ def test_secrets_are_encrypted_in_etcd_with_the_stored_key(
     assert len(set(configs.values())) == 1, f"the apiservers' configurations differ: {configs}"
 
 
-@pytest.mark.full("rotate-encryption-key.yml, then every Secret read (about 3 min)")
 def test_key_rotation_keeps_every_secret_readable_and_restarts_nothing(
     inventory: Inventory, kubectl: Kubectl, namespace: str, secret: str
 ) -> None:
