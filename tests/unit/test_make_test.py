@@ -19,13 +19,19 @@ SCRIPT = Path(__file__).resolve().parents[2] / "tests" / "tools" / "make_test.sh
 # with FAKE_RC_<call> (0 when unset) after FAKE_SLEEP_<call> seconds, where
 # <call> is the call's targets and assignments with every other character as _:
 # lab_build_LAB_BUILD_ARGS___nodes_only, lab_build, preflight_test,
-# conformance_build_unit_lint, molecule_all_lab_test.
+# conformance_build_unit_lint, molecule_all_lab_test. With FAKE_AFTER_<call>
+# set to another call, it first waits (up to 30 s) until that one has started:
+# on a loaded machine a call started in the background may not have recorded
+# itself before the next one ends.
 FAKE_MAKE = """#!/usr/bin/env bash
 targets=()
 for a in "$@"; do case $a in -*) ;; *) targets+=("$a") ;; esac; done
 call=$(echo "${targets[*]}" | tr -c 'a-zA-Z0-9\\n' _)
 echo "start $call nice=$(ps -o ni= -p $$ | tr -d ' ') $(date +%s.%N)" >> "$FAKE_LOG"
-sleep_var=FAKE_SLEEP_$call rc_var=FAKE_RC_$call
+sleep_var=FAKE_SLEEP_$call rc_var=FAKE_RC_$call after_var=FAKE_AFTER_$call
+if [ -n "${!after_var:-}" ]; then
+  for _ in $(seq 300); do grep -q "^start ${!after_var} " "$FAKE_LOG" && break; sleep 0.1; done
+fi
 sleep "${!sleep_var:-0}"
 echo "end $call $(date +%s.%N)" >> "$FAKE_LOG"
 exit "${!rc_var:-0}"
@@ -50,11 +56,23 @@ def fake_make(tmp_path: Path) -> tuple[Path, Path]:
     return fake, tmp_path / "calls.log"
 
 
+def script_env(tmp_path: Path, log: Path, **env: str) -> dict[str, str]:
+    """The script's environment: the stand-in's record in `log`, its
+    temporary files (the preflight tests' log) under `tmp_path`."""
+    return {**os.environ, "FAKE_LOG": str(log), "TMPDIR": str(tmp_path), **env}
+
+
+def assert_no_preflight_log(tmp_path: Path) -> None:
+    assert list(tmp_path.glob("kubeforge-preflight.*")) == [], (
+        "the preflight tests' log left behind"
+    )
+
+
 def run(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], Calls]:
     fake, log = fake_make(tmp_path)
     done = subprocess.run(
         [str(SCRIPT), str(fake)],
-        env={**os.environ, "FAKE_LOG": str(log), "TMPDIR": str(tmp_path), **env},
+        env=script_env(tmp_path, log, **env),
         text=True,
         capture_output=True,
         timeout=120,
@@ -96,9 +114,7 @@ def test_the_order_and_what_runs_beside_what(tmp_path: Path) -> None:
     assert base < 19, "the script ran at nice 19 (not root?): its side checks' priority cannot show"
     assert c.nice == {NODES: base, BUILD: base, PREFLIGHT: base, SIDE: 19, LAB: base}
     assert "lint, unit and conformance-build passed" in done.stdout
-    assert list(tmp_path.glob("kubeforge-preflight.*")) == [], (
-        "the preflight tests' log left behind"
-    )
+    assert_no_preflight_log(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -120,7 +136,10 @@ def test_any_part_failing_fails_the_run(
 
 
 def test_a_failed_build_stops_the_preflight_tests(tmp_path: Path) -> None:
-    done, c = run(tmp_path, FAKE_RC_lab_build="2", FAKE_SLEEP_preflight_test="30")
+    done, c = run(
+        tmp_path, FAKE_RC_lab_build="2", FAKE_AFTER_lab_build=PREFLIGHT,
+        FAKE_SLEEP_preflight_test="30",
+    )  # fmt: skip
     assert done.returncode != 0
     assert PREFLIGHT in c.start and PREFLIGHT not in c.end, c.lines
     assert "preflight-test FAILED" in done.stdout
@@ -134,9 +153,13 @@ def test_nodes_that_fail_to_build_start_nothing_else(tmp_path: Path) -> None:
 
 def test_the_parts_beside_stop_with_an_interrupted_run(tmp_path: Path) -> None:
     fake, log = fake_make(tmp_path)
-    env = {**os.environ, "FAKE_LOG": str(log), "TMPDIR": str(tmp_path),
-           "FAKE_SLEEP_preflight_test": "30", "FAKE_SLEEP_conformance_build_unit_lint": "30",
-           "FAKE_SLEEP_lab_build": "1"}  # fmt: skip
+    env = script_env(
+        tmp_path,
+        log,
+        FAKE_SLEEP_preflight_test="30",
+        FAKE_SLEEP_conformance_build_unit_lint="30",
+        FAKE_SLEEP_lab_build="1",
+    )
     proc = subprocess.Popen(
         [str(SCRIPT), str(fake)], env=env, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL, start_new_session=True,
@@ -151,6 +174,4 @@ def test_the_parts_beside_stop_with_an_interrupted_run(tmp_path: Path) -> None:
     leftover = subprocess.run(["pgrep", "-f", str(fake)], capture_output=True, text=True)
     assert leftover.stdout == "", "processes of the run left behind"
     assert LAB not in Calls(log).start
-    assert list(tmp_path.glob("kubeforge-preflight.*")) == [], (
-        "the preflight tests' log left behind"
-    )
+    assert_no_preflight_log(tmp_path)
