@@ -30,6 +30,7 @@ def load(path: Path) -> ModuleType:
 
 pki = load(cfg.REPO / "plugins" / "filter" / "kubeforge_pki.py")
 MODULE = cfg.REPO / "plugins" / "modules" / "kubeforge_files.py"
+LEAVES_MODULE = cfg.REPO / "plugins" / "modules" / "kubeforge_leaves.py"
 
 HOSTVARS: dict[str, dict[str, Any]] = {
     "Node1": {"ansible_host": "192.0.2.10", "ip": "10.0.0.1"},
@@ -131,6 +132,7 @@ def ca(tmp_path: Path) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
         .sign(key, hashes.SHA256())
     )
     (tmp_path / "ca.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(tmp_path / "ca.key", key)
     return key, cert
 
 
@@ -185,10 +187,12 @@ def test_a_leaf_near_expiry_missing_or_with_another_key_or_ca_is_reissued(
     assert pki.kubeforge_leaves_to_issue([LEAF], str(tmp_path), 2048, 30) == [LEAF]
 
 
-def run_module(args: dict[str, Any], check: bool = False, diff: bool = False) -> dict[str, Any]:
+def run_module(
+    args: dict[str, Any], check: bool = False, diff: bool = False, module: Path = MODULE
+) -> dict[str, Any]:
     payload = {"ANSIBLE_MODULE_ARGS": {**args, "_ansible_check_mode": check, "_ansible_diff": diff}}
     done = subprocess.run(
-        [sys.executable, str(MODULE)],
+        [sys.executable, str(module)],
         input=json.dumps(payload),
         text=True,
         capture_output=True,
@@ -196,6 +200,90 @@ def run_module(args: dict[str, Any], check: bool = False, diff: bool = False) ->
     )
     result: dict[str, Any] = json.loads(done.stdout)
     return result
+
+
+# kubeforge_leaves: the module that issues what kubeforge_leaves_to_issue picks -------------------
+
+ROLE_LEAVES: list[dict[str, Any]] = [
+    LEAF,
+    {"path": "nodes/node1/kubelet-client", "ca": "ca", "cn": "system:node:node1",
+     "o": "system:nodes", "usage": "client", "name": "kubelet-client"},
+    {"path": "nodes/node1/etcd/peer", "ca": "ca", "cn": "node1", "usage": "peer",
+     "sans": ["DNS:node1", "IP:10.0.0.1", "IP:fd00::1", "DNS:localhost"], "owner": "etcd"},
+]  # fmt: skip
+
+
+def issue_leaves(
+    pki_dir: Path, leaves: list[dict[str, Any]], check: bool = False
+) -> dict[str, Any]:
+    args = {"pki_dir": str(pki_dir), "leaves": leaves, "key_size": 2048, "days": 365}
+    return run_module(args, check=check, module=LEAVES_MODULE)
+
+
+def test_leaves_module_issues_what_the_selection_then_finds_current(
+    tmp_path: Path, ca: tuple[rsa.RSAPrivateKey, x509.Certificate]
+) -> None:
+    assert pki.kubeforge_leaves_to_issue(ROLE_LEAVES, str(tmp_path), 2048, 30) == ROLE_LEAVES
+    done = issue_leaves(tmp_path, ROLE_LEAVES)
+    paths = [leaf["path"] for leaf in ROLE_LEAVES]
+    assert done["changed"] and done["issued"] == paths and done["new_keys"] == paths, done
+    # The selection and the module agree: nothing is due after one run.
+    assert pki.kubeforge_leaves_to_issue(ROLE_LEAVES, str(tmp_path), 2048, 30) == []
+    now = datetime.datetime.now(datetime.UTC)
+    for path in paths:
+        cert = x509.load_pem_x509_certificate((tmp_path / f"{path}.crt").read_bytes())
+        cert.verify_directly_issued_by(ca[1])
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+        assert constraints.critical and not constraints.value.ca
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage)
+        assert usage.critical and usage.value.digital_signature and usage.value.key_encipherment
+        assert not usage.value.key_cert_sign
+        assert cert.not_valid_before_utc < now
+        lifetime = cert.not_valid_after_utc - now
+        assert abs(lifetime - datetime.timedelta(days=365)).total_seconds() < 60
+        assert (tmp_path / f"{path}.key").stat().st_mode & 0o777 == 0o600
+        assert (tmp_path / f"{path}.crt").stat().st_mode & 0o777 == 0o644
+    assert not [p for p in tmp_path.rglob(".kubeforge-*")], "a temporary file was left"
+
+
+def test_leaves_module_keeps_a_usable_key_and_replaces_another(
+    tmp_path: Path, ca: tuple[rsa.RSAPrivateKey, x509.Certificate]
+) -> None:
+    kept, small = _key(), rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    (tmp_path / "nodes" / "node1").mkdir(parents=True)
+    _write_key(tmp_path / "leaf.key", kept)
+    _write_key(tmp_path / "nodes" / "node1" / "kubelet-client.key", small)
+    done = issue_leaves(tmp_path, ROLE_LEAVES[:2])
+    assert done["new_keys"] == ["nodes/node1/kubelet-client"], done
+    cert = x509.load_pem_x509_certificate((tmp_path / "leaf.crt").read_bytes())
+    assert cert.public_key() == kept.public_key()
+    replaced = serialization.load_pem_private_key(
+        (tmp_path / "nodes" / "node1" / "kubelet-client.key").read_bytes(), None
+    )
+    assert isinstance(replaced, rsa.RSAPrivateKey) and replaced.key_size == 2048
+
+
+def test_leaves_module_in_check_mode_makes_nothing_even_without_cas(tmp_path: Path) -> None:
+    done = issue_leaves(tmp_path, ROLE_LEAVES, check=True)
+    assert done["changed"] and done["issued"] == [leaf["path"] for leaf in ROLE_LEAVES], done
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [({"sans": ["DNS:node1", "IP:10.0.0.300"]}, "IP:10.0.0.300"),
+     ({"sans": ["node1"]}, "'node1'"),
+     ({"ca": "front-proxy-ca"}, "'front-proxy-ca'")],
+)  # fmt: skip
+def test_leaves_module_names_what_it_cannot_issue(
+    tmp_path: Path,
+    ca: tuple[rsa.RSAPrivateKey, x509.Certificate],
+    change: dict[str, Any],
+    named: str,
+) -> None:
+    done = issue_leaves(tmp_path, [{**LEAF, **change}])
+    assert done.get("failed") and named in done["msg"], done
+    assert not (tmp_path / "leaf.crt").exists()
 
 
 def test_files_module_writes_only_what_differs(tmp_path: Path) -> None:
