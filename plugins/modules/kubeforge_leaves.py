@@ -195,10 +195,7 @@ def certificate(
         .not_valid_before(now - BACKDATE)
         .not_valid_after(now + datetime.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            KEY_USAGE,
-            critical=True,
-        )
+        .add_extension(KEY_USAGE, critical=True)
         .add_extension(x509.ExtendedKeyUsage(USAGES[str(leaf["usage"])]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(authority_key_id(ca_cert), critical=False)
